@@ -1,0 +1,1 @@
+"""Contract-first Auth Service: serves, mocks and tests the OpenAPI contract in openapi/."""

@@ -1,0 +1,141 @@
+"""Settings read from `AUTHSVC_*` environment variables, validated once at startup.
+
+Every field has an embedded default that runs the service on one machine (SQLite, a mail folder,
+a generated dev key). Outside `development`, the defaults that are only safe on a laptop are refused,
+and every error names the variable to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import os
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.errors import ConfigError
+
+ENV_PREFIX = "AUTHSVC_"
+ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "test"}
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one service process."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".authsvc")
+    database_url: str | None = None
+    db_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+
+    app_url: str = "http://127.0.0.1:8080"
+    jwt_issuer: str = "authsvc-dev"
+    jwt_audience: str = "authsvc"
+    jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = ASYMMETRIC_ALGORITHMS
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwt_public_key_file: Path | None = None
+    jwks_url: str | None = None
+    jwks_cache_seconds: int = Field(default=300, ge=1)
+    jwks_refresh_cooldown_seconds: int = Field(default=30, ge=1)
+    jwt_hs256_secret: SecretStr | None = None
+    jwt_max_token_bytes: int = Field(default=8192, ge=256)
+
+    invite_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    resend_limit: int = Field(default=5, ge=1)
+    resend_window_seconds: int = Field(default=3600, ge=1)
+
+    smtp_url: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = "Auth Service <no-reply@authsvc.localhost>"
+    mail_dir: Path | None = None
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_batch_size: int = Field(default=20, ge=1)
+    outbox_max_attempts: int = Field(default=12, ge=1)
+    outbox_backoff_seconds: float = Field(default=2.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    outbox_lease_seconds: float = Field(default=120.0, gt=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(a.strip() for a in value.split(",") if a.strip())
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _known_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [a for a in value if a not in (*ASYMMETRIC_ALGORITHMS, "HS256")]
+        if unknown or not value:
+            raise ValueError(f"allowed: RS256, ES256, HS256; got {', '.join(value) or 'nothing'}")
+        return value
+
+    @field_validator("app_url", "jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        secret = self.jwt_hs256_secret.get_secret_value() if self.jwt_hs256_secret else None
+        if secret is not None:
+            # A shared secret switches the service to HS256 alone: mixing HMAC with public-key
+            # algorithms is what makes algorithm-confusion attacks possible.
+            if self.jwt_algorithms not in (("HS256",), ASYMMETRIC_ALGORITHMS):
+                raise ValueError("AUTHSVC_JWT_ALGORITHMS must be HS256 when a shared secret is set")
+            object.__setattr__(self, "jwt_algorithms", ("HS256",))
+            if len(secret) < 32 or secret.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("AUTHSVC_JWT_HS256_SECRET must be at least 32 random characters")
+        elif "HS256" in self.jwt_algorithms:
+            raise ValueError("AUTHSVC_JWT_ALGORITHMS has HS256 but AUTHSVC_JWT_HS256_SECRET is unset")
+        if self.jwks_url and self.jwt_public_key_file:
+            raise ValueError("set AUTHSVC_JWKS_URL or AUTHSVC_JWT_PUBLIC_KEY_FILE, not both")
+        if self.environment == "production":
+            if not (self.jwks_url or self.jwt_public_key_file or secret):
+                raise ValueError(
+                    "production needs AUTHSVC_JWKS_URL, AUTHSVC_JWT_PUBLIC_KEY_FILE or "
+                    "AUTHSVC_JWT_HS256_SECRET (the generated dev key is for development only)"
+                )
+            if self.database_url is None:
+                raise ValueError("production needs AUTHSVC_DATABASE_URL")
+            if self.smtp_url is None:
+                raise ValueError("production needs AUTHSVC_SMTP_URL")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'authsvc.db').resolve()}"
+
+    @property
+    def resolved_mail_dir(self) -> Path:
+        return self.mail_dir or self.data_dir / "mail"
+
+    @property
+    def uses_dev_key(self) -> bool:
+        return not (self.jwks_url or self.jwt_public_key_file or self.jwt_hs256_secret)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and explicit overrides); `ConfigError` names the variable."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    unknown = sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k not in known)
+    if unknown:
+        raise ConfigError(f"unknown setting {', '.join(unknown)} (see README: Configuration)")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            name = f"{ENV_PREFIX}{field.upper()}" if field else "configuration"
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message}" if field else message)
+        raise ConfigError("; ".join(problems)) from None

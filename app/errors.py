@@ -1,0 +1,132 @@
+"""The service's errors, mirroring the envelopes the contract documents.
+
+    AuthServiceError
+     ├── FailError                  {status: "fail", message, errorCode, data: {errorName}}
+     │    ├── RequestValidationError     400 VALIDATION_ERROR
+     │    ├── UserAlreadyOnboarded       400 INVALID (the seed's body, exactly)
+     │    ├── NotFound                   404 NOT_FOUND
+     │    ├── MethodNotAllowed           405 METHOD_NOT_ALLOWED (+ Allow)
+     │    └── RateLimited                429 RATE_LIMITED (+ Retry-After)
+     ├── Unauthorized               401 {message, errorCode: ERR_UNAUTHORIZED}
+     ├── Forbidden                  403 {message, errorCode: ERR_FORBIDDEN}
+     └── InternalError              500 {message, errorCode: ERR_INTERNAL_SERVER}
+
+Messages are fixed per class or chosen by our own code: no exception text, token or e-mail address
+from the outside world ever reaches a response body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class AuthServiceError(Exception):
+    """An error with a documented status and envelope."""
+
+    status: ClassVar[int] = 500
+    error_code: ClassVar[str] = "ERR_INTERNAL_SERVER"
+    default_message: ClassVar[str] = "Internal Server Error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message, "errorCode": self.error_code}
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class FailError(AuthServiceError):
+    """A 4xx in the contract's `fail` envelope."""
+
+    error_name: ClassVar[str] = "ApiError"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "status": "fail",
+            "message": self.message,
+            "errorCode": self.error_code,
+            "data": {"errorName": self.error_name},
+        }
+
+
+class RequestValidationError(FailError):
+    status = 400
+    error_code = "VALIDATION_ERROR"
+    error_name = "RequestValidationError"
+    default_message = "The request is malformed"
+
+
+class UserAlreadyOnboarded(FailError):
+    status = 400
+    error_code = "INVALID"
+    error_name = "CustomersApiError"
+    default_message = "Customer has already onboarded the platform"
+
+
+class NotFound(FailError):
+    status = 404
+    error_code = "NOT_FOUND"
+    error_name = "NotFoundError"
+    default_message = "Not found"
+
+
+class MethodNotAllowed(FailError):
+    status = 405
+    error_code = "METHOD_NOT_ALLOWED"
+    error_name = "MethodNotAllowedError"
+    default_message = "Method not allowed"
+
+    def __init__(self, allow: str = "", message: str | None = None) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow} if self.allow else {}
+
+
+class RateLimited(FailError):
+    status = 429
+    error_code = "RATE_LIMITED"
+    error_name = "RateLimitError"
+    default_message = "Too many invite resends for this user; try again later"
+
+    def __init__(self, retry_after_seconds: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, int(retry_after_seconds))
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class Unauthorized(AuthServiceError):
+    status = 401
+    error_code = "ERR_UNAUTHORIZED"
+    default_message = "Unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(AuthServiceError):
+    status = 403
+    error_code = "ERR_FORBIDDEN"
+    default_message = "Forbidden"
+
+
+class InternalError(AuthServiceError):
+    status = 500
+    error_code = "ERR_INTERNAL_SERVER"
+    default_message = "Internal Server Error"
+
+
+class ServiceUnavailable(InternalError):
+    """The database (or another dependency) did not answer in time; still the documented 500."""
+
+    default_message = "Internal Server Error"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the environment variable."""

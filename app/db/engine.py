@@ -1,0 +1,76 @@
+"""Engines and sessions for SQLite (embedded default) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+# Execution option: begin the transaction with `BEGIN IMMEDIATE` on SQLite, taking the write lock up
+# front. Read-then-write transactions otherwise deadlock into "database is locked" under concurrency.
+SQLITE_IMMEDIATE = "authsvc_sqlite_immediate"
+
+
+def create_db_engine(url: str, *, timeout_seconds: float = 5.0, pool_size: int = 10) -> Engine:
+    """An engine whose every wait (connect, lock, statement) is bounded by `timeout_seconds`."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"timeout": timeout_seconds, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+            pool_timeout=timeout_seconds,
+        )
+        _configure_sqlite(engine, timeout_seconds)
+        return engine
+    millis = int(timeout_seconds * 1000)
+    return create_engine(
+        url,
+        pool_pre_ping=True,  # a restarted database is picked up without restarting the service
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_timeout=timeout_seconds,
+        connect_args={
+            "connect_timeout": max(1, int(timeout_seconds)),
+            "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+        },
+    )
+
+
+def _configure_sqlite(engine: Engine, timeout_seconds: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see SQLITE_IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
+    """Sessions that never expire loaded objects on commit; `write=True` takes SQLite's lock early."""
+    bind = engine.execution_options(**{SQLITE_IMMEDIATE: True}) if write else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+def ping(engine: Engine) -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any failure means "unreachable" to a health check
+        return False

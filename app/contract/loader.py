@@ -47,7 +47,8 @@ class Operation:
 
     @property
     def responses(self) -> Mapping[str, Any]:
-        return self.spec.get("responses", {})
+        responses: Mapping[str, Any] = self.spec.get("responses", {})
+        return responses
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""Check a request body: presence, media type (415), then its schema, in Prism's order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from jsonschema.protocols import Validator
+
+from app.mock.media import essence, is_json, wildcard_match
+from app.mock.model import MockRequest, Violation
+from app.mock.params import coerce
+from app.mock.schemas import make_validator, strip_properties, to_json_schema, violations
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+class BodyValidator:
+    """The request body of one operation (or its absence), compiled once."""
+
+    def __init__(self, request_body: Mapping[str, Any] | None, *, is_31: bool) -> None:
+        self._spec = request_body
+        self._contents: dict[str, Any] = dict((request_body or {}).get("content") or {})
+        self._schemas: dict[str, Any] = {}
+        self._validators: dict[str, Validator] = {}
+        for media_type, content in self._contents.items():
+            if isinstance(content, Mapping) and "schema" in content:
+                schema = to_json_schema(
+                    strip_properties(content["schema"], "readOnly"), is_31=is_31
+                )
+                self._schemas[media_type] = schema
+                self._validators[media_type] = make_validator(schema, is_31=is_31)
+
+    def validate(self, request: MockRequest) -> list[Violation]:
+        if not request.body:
+            if self._spec is not None and self._spec.get("required"):
+                return [Violation((), "required", "Body parameter is required")]
+            return []
+        content_type = request.headers.get("content-type")
+        if self._spec is None or not self._contents:
+            return [
+                Violation(
+                    (), 415, "No supported content types, but request included a non-empty body"
+                )
+            ]
+        media_type = next(
+            (m for m in self._contents if content_type and wildcard_match(m, content_type)), None
+        )
+        if content_type and media_type is None:
+            supported = ",".join(self._contents)
+            return [Violation((), 415, f"Supported content types: {supported}")]
+        media_type = media_type or next(iter(self._contents))
+        validator = self._validators.get(media_type)
+        if validator is None:
+            return []
+        instance, problem = _decode(request.body, content_type, self._schemas[media_type])
+        if problem is not None:
+            return [problem]
+        return violations(validator, instance, prefix="body")
+
+
+def _decode(body: bytes, content_type: str | None, schema: Any) -> tuple[Any, Violation | None]:
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return None, Violation(("body",), "encoding", "Request body is not valid UTF-8")
+    if is_json(content_type):
+        try:
+            return json.loads(text), None
+        except json.JSONDecodeError as exc:
+            # Prism never answers a malformed JSON body; we report it as a body violation.
+            return None, Violation(("body",), "json", f"Request body is not valid JSON: {exc}")
+    if content_type and essence(content_type) == _FORM:
+        return coerce(dict(parse_qsl(text, keep_blank_values=True)), schema), None
+    return text, None

@@ -1,0 +1,223 @@
+"""The mock engine: one pure function from request to response, in Prism's order.
+
+    CORS preflight -> Prefer -> routing -> security -> body -> headers/query/path
+    -> negotiation (status, media type, example) -> body and headers -> self-check
+
+Both adapters (ASGI server, respx router) only translate to and from `MockRequest` and
+`MockResponse`; everything a client can observe is decided here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.contract import Contract, Operation
+from app.mock.body import BodyValidator
+from app.mock.cors import cors_headers, preflight
+from app.mock.model import MockOptions, MockRequest, MockResponse, Violation
+from app.mock.negotiation import Negotiated, for_invalid_request, for_valid_request
+from app.mock.params import ParameterValidator
+from app.mock.prefer import Preferences, parse_preferences
+from app.mock.problems import (
+    FORBIDDEN,
+    INVALID_CONTENT_TYPE,
+    UNAUTHORIZED,
+    UNPROCESSABLE_ENTITY,
+    VIOLATIONS,
+    MockProblem,
+)
+from app.mock.render import Renderer
+from app.mock.response_check import ResponseChecker
+from app.mock.routing import Router, param_name
+from app.mock.security import check_security
+
+_MAX_VIOLATIONS_HEADER = 8 * 1024 - 100
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    operation: Operation
+    params: ParameterValidator
+    body: BodyValidator
+    responses: ResponseChecker
+    security: tuple[Mapping[str, Any], ...]
+
+
+class MockEngine:
+    """A contract, compiled for answering requests; `handle` never raises."""
+
+    def __init__(self, contract: Contract, options: MockOptions | None = None) -> None:
+        self.contract = contract
+        self.options = options or MockOptions()
+        self.router = Router(contract)
+        self._schemes = contract.security_schemes()
+        self._root_security = tuple(contract.resolved.get("security") or ())
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._renderer = Renderer(contract, self.options)
+
+    def routes(self) -> list[tuple[str, str]]:
+        """(METHOD, path) of every operation served, in document order."""
+        return [(r.operation.method.upper(), r.operation.path) for r in self.router.routes]
+
+    def handle(self, request: MockRequest) -> MockResponse:
+        """Answer one request as Prism would (plus the documented extensions)."""
+        cors = cors_headers(request) if self.options.cors else ()
+        if self.options.cors and (answer := preflight(request)) is not None:
+            return answer
+        delay = self.options.delay_ms
+        try:
+            prefs = parse_preferences(request.headers.get("prefer"), request.query_params())
+            delay = prefs.delay_ms if prefs.delay_ms is not None else delay
+            response = self._answer(request, prefs)
+        except MockProblem as problem:
+            response = MockResponse(
+                problem.status,
+                (("content-type", "application/problem+json"), *problem.headers.items()),
+                problem.body(),
+            )
+        return MockResponse(
+            response.status,
+            (*cors, *response.headers),
+            response.body,
+            delay_ms=delay,
+            violations=response.violations,
+        )
+
+    def _answer(self, request: MockRequest, prefs: Preferences) -> MockResponse:
+        server = request.query_params().get("__server")
+        match = self.router.match(request.method, request.path, server[0] if server else None)
+        compiled = self._compile(match.operation)
+        path_params = {param_name(k): v for k, v in match.raw_path_params.items()}
+        outcome = check_security(
+            request, compiled.security, self._schemes, path_params, self.options.jwt
+        )
+        inputs = [
+            *outcome.violations,
+            *compiled.body.validate(request),
+            *compiled.params.validate(request, path_params),
+        ]
+        dynamic = self.options.dynamic if prefs.dynamic is None else prefs.dynamic
+        if any(v.severity == "Error" for v in inputs):
+            chosen = self._for_invalid(compiled, inputs, prefs, outcome.status, outcome.tags)
+        else:
+            chosen = for_valid_request(
+                compiled.operation.responses,
+                compiled.operation.method,
+                code=prefs.code,
+                example=prefs.example,
+                dynamic=dynamic,
+                accept=request.headers.get("accept"),
+            )
+        seed = prefs.seed if prefs.seed is not None else self.options.seed
+        status, headers, body, has_body = self._renderer.render(
+            compiled.responses, chosen, dynamic=dynamic, seed=seed
+        )
+        if compiled.operation.spec.get("deprecated"):
+            headers.append(("deprecation", "true"))
+        outputs = []
+        if request.method != "HEAD":
+            lowered = {k.lower(): v for k, v in headers}
+            outputs = compiled.responses.check(status, lowered, body, has_body=has_body)
+        if self.options.errors and any(v.severity == "Error" for v in outputs):
+            raise MockProblem(
+                VIOLATIONS,
+                "Your request/response is not valid and the --errors flag is set, so the mock "
+                "is generating this error for you.",
+                {"validation": [_prefixed(v, "response") for v in outputs]},
+            )
+        reported = [_prefixed(v, "request") for v in inputs]
+        reported += [_prefixed(v, "response") for v in outputs]
+        if reported:
+            value = json.dumps(reported, separators=(",", ":"))
+            if len(value) > _MAX_VIOLATIONS_HEADER:
+                value = "Too many violations! " + value[:_MAX_VIOLATIONS_HEADER]
+            headers.insert(0, ("sl-violations", value))
+        return MockResponse(status, tuple(headers), body, violations=tuple(inputs + outputs))
+
+    def _for_invalid(
+        self,
+        compiled: _Compiled,
+        inputs: list[Violation],
+        prefs: Preferences,
+        security_status: int | None,
+        tags: tuple[str, ...],
+    ) -> Negotiated:
+        if security_status is not None:
+            expected = [security_status]
+        elif any(v.code == 415 for v in inputs):
+            expected = [415, 422, 400]
+        else:
+            expected = [422, 400]
+        example = prefs.example if prefs.code in expected else None
+        chosen = for_invalid_request(compiled.operation.responses, expected, example=example)
+        if chosen is not None:
+            return chosen
+        if security_status == 403:
+            message = next(v.message for v in inputs if v.code == 403)
+            raise MockProblem(FORBIDDEN, message)
+        if security_status == 401:
+            detail = (
+                "Your request does not fullfil the security requirements and no HTTP "
+                "unauthorized response was found in the spec, so Prism is generating this "
+                "error for you."
+            )
+            headers = {"WWW-Authenticate": ",".join(tags)} if tags else {}
+            raise MockProblem(UNAUTHORIZED, detail, headers=headers)
+        unsupported = next((v for v in inputs if v.code == 415), None)
+        if unsupported is not None:
+            raise MockProblem(INVALID_CONTENT_TYPE, unsupported.message)
+        raise MockProblem(
+            UNPROCESSABLE_ENTITY,
+            "Your request is not valid and no HTTP validation response was found in the spec, "
+            "so Prism is generating this error for you.",
+            {"validation": [v.as_json() for v in inputs]},
+        )
+
+    def _compile(self, op: Operation) -> _Compiled:
+        key = (op.path, op.method)
+        if key not in self._compiled:
+            is_31 = self.contract.is_31
+            security = op.spec.get("security")
+            self._compiled[key] = _Compiled(
+                op,
+                ParameterValidator(op.parameters, is_31=is_31),
+                BodyValidator(op.spec.get("requestBody"), is_31=is_31),
+                ResponseChecker(op, is_31=is_31),
+                tuple(self._root_security if security is None else security),
+            )
+        return self._compiled[key]
+
+
+def _prefixed(violation: Violation, prefix: str) -> dict[str, Any]:
+    item = violation.as_json()
+    item["location"] = [prefix, *item["location"]]
+    return item
+
+
+def check_exchange(
+    engine: MockEngine, request: MockRequest, status: int, headers: Mapping[str, str], body: bytes
+) -> list[dict[str, Any]]:
+    """Violations of a real request/response pair (the validation proxy), prefixed like Prism's."""
+    try:
+        server = request.query_params().get("__server")
+        match = engine.router.match(request.method, request.path, server[0] if server else None)
+    except MockProblem:
+        return [
+            {"location": ["request"], "severity": "Warning", "message": "Selected route not found"}
+        ]
+    compiled = engine._compile(match.operation)
+    path_params = {param_name(k): v for k, v in match.raw_path_params.items()}
+    outcome = check_security(
+        request, compiled.security, engine._schemes, path_params, engine.options.jwt
+    )
+    inputs = [
+        *outcome.violations,
+        *compiled.body.validate(request),
+        *compiled.params.validate(request, path_params),
+    ]
+    lowered = {k.lower(): v for k, v in headers.items()}
+    outputs = compiled.responses.check(status, lowered, body, has_body=request.method != "HEAD")
+    return [_prefixed(v, "request") for v in inputs] + [_prefixed(v, "response") for v in outputs]

@@ -1,0 +1,219 @@
+"""Dynamic bodies: random values valid against the schema, repeatable with a seed.
+
+A deliberate choice over porting json-schema-faker: a small generator driven by one seeded
+`random.Random`, whose every result is checked against the schema (and redrawn, then replaced by
+the static sample, if a combination such as `not` or `oneOf` defeats it). Same seed, same body.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jsonschema.protocols import Validator
+
+from app.mock.refs import resolve_ref
+from app.mock.regex_gen import string_matching
+from app.mock.sampler import infer_type, sample
+
+_ATTEMPTS = 8
+_MAX_DEPTH = 6
+_WORDS = [
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+]
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def generate(
+    schema: Any, validator: Validator, *, seed: str | None, root: Mapping[str, Any] | None = None
+) -> Any:
+    """A value valid against `schema` (checked with `validator`); seeded means repeatable."""
+    rng = random.Random(seed) if seed is not None else random.Random()  # noqa: S311 - test data
+    for _ in range(_ATTEMPTS):
+        value = _Generator(rng, root or {}).value(schema, 0, None)
+        if validator.is_valid(value):
+            return value
+    return sample(schema, root)
+
+
+class _Generator:
+    def __init__(self, rng: random.Random, root: Mapping[str, Any]) -> None:
+        self.rng = rng
+        self.root = root
+
+    def value(self, schema: Any, depth: int, prop: str | None) -> Any:
+        rng = self.rng
+        if schema is True or not isinstance(schema, Mapping):
+            return rng.choice(_WORDS) if schema is not False else None
+        if "$ref" in schema:
+            if depth >= _MAX_DEPTH:
+                return None
+            return self.value(resolve_ref(self.root, str(schema["$ref"])), depth + 1, prop)
+        if "const" in schema:
+            return schema["const"]
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return rng.choice(schema["enum"])
+        if isinstance(schema.get("allOf"), list):
+            merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+            for part in schema["allOf"]:
+                merged = _merge_schemas(merged, part)
+            return self.value(merged, depth, prop)
+        for key in ("oneOf", "anyOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                base = {k: v for k, v in schema.items() if k != key}
+                return self.value(_merge_schemas(base, rng.choice(schema[key])), depth, prop)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            options = [k for k in kind if k != "null"] or ["null"]
+            kind = rng.choice(options)
+        kind = kind or infer_type(schema) or "string"
+        return getattr(self, f"_{kind}", self._string)(schema, depth, prop)
+
+    def _null(self, schema: Mapping[str, Any], depth: int, prop: str | None) -> None:
+        return None
+
+    def _boolean(self, schema: Mapping[str, Any], depth: int, prop: str | None) -> bool:
+        return self.rng.random() < 0.5
+
+    def _integer(self, schema: Mapping[str, Any], depth: int, prop: str | None) -> int:
+        low, high = _bounds(schema, 0, 1000, step=1)
+        step = schema.get("multipleOf")
+        if isinstance(step, int) and step > 0:
+            first = -(-int(low) // step) * step
+            return first + step * self.rng.randint(0, max(0, int((high - first) // step)))
+        return self.rng.randint(int(low), max(int(low), int(high)))
+
+    def _number(self, schema: Mapping[str, Any], depth: int, prop: str | None) -> float | int:
+        if isinstance(schema.get("multipleOf"), (int, float)):
+            step = schema["multipleOf"]
+            low, high = _bounds(schema, 0, 1000, step=step)
+            count = self.rng.randint(
+                int(low // step) + 1, max(int(low // step) + 1, int(high // step))
+            )
+            return count * step  # type: ignore[no-any-return]
+        low, high = _bounds(schema, 0.0, 1000.0, step=0.001)
+        return round(self.rng.uniform(low, high), 3) if high > low else low
+
+    def _string(self, schema: Mapping[str, Any], depth: int, prop: str | None) -> str:
+        rng = self.rng
+        fmt = schema.get("format")
+        if isinstance(schema.get("pattern"), str):
+            return string_matching(schema["pattern"], rng)
+        if fmt == "uuid":
+            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if fmt in ("date-time", "date", "time"):
+            moment = _EPOCH + timedelta(seconds=rng.randint(0, 5 * 365 * 86400))
+            text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return {"date": text[:10], "time": text[11:]}.get(str(fmt), text)
+        if fmt in ("email", "idn-email"):
+            return f"{rng.choice(_WORDS)}.{rng.randint(1, 999)}@example.com"
+        if fmt in ("uri", "url", "iri", "uri-reference", "iri-reference"):
+            return f"https://example.com/{rng.choice(_WORDS)}/{rng.randint(1, 999)}"
+        if fmt in ("hostname", "idn-hostname"):
+            return f"{rng.choice(_WORDS)}.example.com"
+        if fmt == "ipv4":
+            return ".".join(str(rng.randint(1, 254)) for _ in range(4))
+        if fmt == "ipv6":
+            return ":".join(f"{rng.randint(0, 0xFFFF):x}" for _ in range(8))
+        if fmt == "byte":
+            return "bW9jaw=="
+        low = int(schema.get("minLength") or 0)
+        high = int(schema.get("maxLength") or max(low, 24))
+        words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 4)))
+        while len(words) < low:
+            words += rng.choice(string.ascii_lowercase)
+        return words[: max(low, min(high, len(words)))]
+
+    def _array(self, schema: Mapping[str, Any], depth: int, prop: str | None) -> list[Any]:
+        prefix = schema.get("prefixItems")
+        items = schema.get("items")
+        low = int(schema.get("minItems") or 0)
+        high = int(schema.get("maxItems", low + 3))
+        if depth >= _MAX_DEPTH:
+            high = low
+        count = self.rng.randint(low, max(low, high))
+        result: list[Any] = []
+        if isinstance(prefix, list):
+            result = [self.value(s, depth + 1, None) for s in prefix[: max(count, len(prefix))]]
+        if items is False or isinstance(items, list):
+            return result
+        while len(result) < count:
+            candidate = self.value(items if isinstance(items, Mapping) else {}, depth + 1, None)
+            if schema.get("uniqueItems") and candidate in result:
+                break
+            result.append(candidate)
+        return result
+
+    def _object(self, schema: Mapping[str, Any], depth: int, prop: str | None) -> dict[str, Any]:
+        properties = schema.get("properties") or {}
+        required = set(schema.get("required") or ())
+        result: dict[str, Any] = {}
+        for name, sub in properties.items():
+            if isinstance(sub, Mapping) and sub.get("writeOnly"):
+                continue
+            # Optional properties fade out with depth, so recursive schemas terminate.
+            if name in required or self.rng.random() < (0.9 if depth < 2 else 0.3):
+                result[name] = self.value(sub, depth + 1, name)
+        for name in required - set(result):
+            result[name] = self.value({}, depth + 1, name)
+        extra = schema.get("additionalProperties")
+        minimum = int(schema.get("minProperties") or 0)
+        index = 0
+        while len(result) < minimum and extra is not False:
+            index += 1
+            result[f"property{index}"] = self.value(
+                extra if isinstance(extra, Mapping) else {}, depth + 1, None
+            )
+        return result
+
+
+def _bounds(
+    schema: Mapping[str, Any], low: float, high: float, *, step: float
+) -> tuple[float, float]:
+    """The inclusive range a number may take; open ends get the default width."""
+
+    def bound(key: str, shift: float) -> float | None:
+        value = schema.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value) + shift
+        return None
+
+    lows = [b for b in (bound("minimum", 0), bound("exclusiveMinimum", step)) if b is not None]
+    highs = [b for b in (bound("maximum", 0), bound("exclusiveMaximum", -step)) if b is not None]
+    width = high - low
+    if lows and highs:
+        return max(lows), min(highs)
+    if lows:
+        return max(lows), max(lows) + width
+    if highs:
+        return min(highs) - width, min(highs)
+    return low, high
+
+
+def _merge_schemas(base: Mapping[str, Any], extra: Any) -> dict[str, Any]:
+    merged = dict(base)
+    if not isinstance(extra, Mapping):
+        return merged
+    for key, value in extra.items():
+        if key == "properties" and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        elif key == "required" and isinstance(merged.get(key), list):
+            merged[key] = [*merged[key], *[r for r in value if r not in merged[key]]]
+        else:
+            merged[key] = value
+    return merged

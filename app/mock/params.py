@@ -1,0 +1,179 @@
+"""Deserialise path, query, header and cookie parameters by their `style`, then validate them.
+
+As in Prism, each location's parameters are validated together as one object whose property
+names are lower-cased, with ajv-style type coercion (`"5"` is the integer 5), so the violations
+read `Request query parameter limit must be >= 1`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import unquote
+
+from jsonschema.protocols import Validator
+
+from app.mock.model import MockRequest, Violation
+from app.mock.schemas import make_validator, to_json_schema, violations
+
+_LOCATIONS = ("header", "query", "path", "cookie")
+_DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}
+_INT = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+class ParameterValidator:
+    """The parameters of one operation, compiled once per location."""
+
+    def __init__(
+        self, parameters: Sequence[Mapping[str, Any]], *, is_31: bool, context: str = "Request"
+    ) -> None:
+        self._context = context
+        self._specs: dict[str, list[Mapping[str, Any]]] = {loc: [] for loc in _LOCATIONS}
+        for param in parameters:
+            if param.get("in") in self._specs:
+                self._specs[param["in"]].append(param)
+        self._schemas: dict[str, dict[str, Any]] = {}
+        self._validators: dict[str, Validator] = {}
+        for loc, specs in self._specs.items():
+            if not specs:
+                continue
+            schema = {
+                "type": "object",
+                "properties": {
+                    p["name"].lower(): to_json_schema(_param_schema(p), is_31=is_31) for p in specs
+                },
+                "required": [p["name"].lower() for p in specs if p.get("required")],
+            }
+            self._schemas[loc] = schema
+            self._validators[loc] = make_validator(schema, is_31=is_31)
+
+    def validate(self, request: MockRequest, raw_path_params: Mapping[str, str]) -> list[Violation]:
+        """Header, query, then path violations (Prism's order), cookies last."""
+        return self.validate_sources(
+            {
+                "header": {k.lower(): [v] for k, v in request.headers.items()},
+                "query": {k.lower(): v for k, v in request.query_params().items()},
+                "path": {k.lower(): [unquote(v)] for k, v in raw_path_params.items()},
+                "cookie": _cookies(request.headers.get("cookie", "")),
+            }
+        )
+
+    def validate_sources(self, sources: Mapping[str, Mapping[str, list[str]]]) -> list[Violation]:
+        """Violations for values already grouped by location and lower-cased name."""
+        found: list[Violation] = []
+        nothing: Mapping[str, list[str]] = {}
+        for loc in _LOCATIONS:
+            if loc not in self._validators:
+                continue
+            values: dict[str, Any] = {}
+            deprecated: list[Violation] = []
+            for spec in self._specs[loc]:
+                name = spec["name"].lower()
+                prop = self._schemas[loc]["properties"][name]
+                value = _deserialise(spec, loc, sources.get(loc, nothing), prop)
+                if value is not None:
+                    values[name] = coerce(value, prop)
+                if spec.get("deprecated") and name in sources.get(loc, nothing):
+                    deprecated.append(
+                        Violation(
+                            (loc, spec["name"]),
+                            "deprecated",
+                            f"{loc.capitalize()} param {spec['name']} is deprecated",
+                            "Warning",
+                        )
+                    )
+            found += violations(self._validators[loc], values, prefix=loc, context=self._context)
+            found += deprecated
+        return found
+
+
+def _param_schema(param: Mapping[str, Any]) -> Any:
+    if "schema" in param:
+        return param["schema"]
+    # A parameter may describe itself through `content` instead of `schema` (OAS 3.x 4.8.12).
+    content: Mapping[str, Any] = param.get("content") or {}
+    first: Mapping[str, Any] = next(iter(content.values()), {})
+    return first.get("schema", {})
+
+
+def _cookies(header: str) -> dict[str, list[str]]:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except Exception:  # a malformed Cookie header simply carries no cookies
+        return {}
+    return {name.lower(): [morsel.value] for name, morsel in jar.items()}
+
+
+def _schema_type(schema: Any) -> str | None:
+    if not isinstance(schema, Mapping):
+        return None
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind is None and "properties" in schema:
+        return "object"
+    return kind if isinstance(kind, str) else None
+
+
+def _deserialise(
+    spec: Mapping[str, Any], loc: str, source: Mapping[str, list[str]], schema: Any
+) -> Any:
+    name = spec["name"].lower()
+    style = spec.get("style") or _DEFAULT_STYLE[loc]
+    explode = spec.get("explode", style == "form")
+    kind = _schema_type(schema)
+    values = source.get(name)
+    if kind == "object" and style == "form" and explode:
+        props = schema.get("properties") or {}
+        picked = {k: v[-1] for k, v in source.items() if k in {p.lower() for p in props}}
+        return picked or None
+    if kind == "object" and style == "deepObject":
+        prefix = f"{name}["
+        picked = {k[len(prefix) : -1]: v[-1] for k, v in source.items() if k.startswith(prefix)}
+        return picked or None
+    if not values:
+        return None
+    value = values[-1]
+    if style == "label" and value.startswith("."):
+        value = value[1:]
+    elif style == "matrix" and value.startswith(";"):
+        value = value[1:].partition("=")[2]
+    separator = {"spaceDelimited": " ", "pipeDelimited": "|"}.get(style, ",")
+    if kind == "array":
+        if style == "form" and explode:
+            return list(values)
+        return [] if value == "" else value.split(separator)
+    if kind == "object":
+        items = value.split(separator)
+        if explode:
+            return dict(pair.partition("=")[::2] for pair in items)
+        return dict(zip(items[::2], items[1::2], strict=False))
+    return value
+
+
+def coerce(value: Any, schema: Any) -> Any:
+    """ajv's `coerceTypes`: strings that spell a number or boolean become one, where allowed."""
+    kind = _schema_type(schema)
+    if isinstance(value, list):
+        items = schema.get("items") if isinstance(schema, Mapping) else None
+        return [coerce(v, items) for v in value]
+    if isinstance(value, dict):
+        props = (schema or {}).get("properties") or {}
+        return {k: coerce(v, props.get(k)) for k, v in value.items()}
+    if not isinstance(value, str):
+        return value
+    if kind == "integer" and _INT.fullmatch(value):
+        return int(value)
+    if kind == "number" and _NUMBER.fullmatch(value):
+        number = float(value)
+        return int(number) if number.is_integer() and "." not in value else number
+    if kind == "boolean" and value in ("true", "false"):
+        return value == "true"
+    if kind == "array":
+        items = schema.get("items") if isinstance(schema, Mapping) else None
+        return [coerce(value, items)]
+    return value

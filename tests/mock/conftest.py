@@ -1,0 +1,18 @@
+"""Shared fixtures for the mock's tests: contracts by name, engines, running servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.contract import Contract, load_contract
+
+CONTRACTS = Path(__file__).resolve().parents[1] / "contracts"
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def contracts() -> dict[str, Contract]:
+    """Every test contract, loaded once, by file name."""
+    return {path.name: load_contract(path) for path in sorted(CONTRACTS.glob("*.yaml"))}

@@ -1,0 +1,75 @@
+"""Who is calling: the claims of a verified token, parsed into the shape authorization reads.
+
+Claim names are the ones the contract documents (`openapi/auth-service.yaml`, Authentication):
+`sub` (uuid string), `customer_id` (uuid string), `permissions` (array of strings) and
+`platform_admin` (boolean).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import Unauthorized
+
+RESEND_INVITE_PERMISSION = "users:resend-invite"
+
+# Only the canonical 8-4-4-4-12 form: `uuid.UUID()` would also take braces, `urn:uuid:` and bare
+# hex, and two spellings of one caller make audit logs and comparisons harder than they need be.
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller; `subject` is the canonical lower-case uuid string of `sub`."""
+
+    subject: str
+    customer_id: uuid.UUID | None
+    permissions: frozenset[str]
+    platform_admin: bool
+
+    @property
+    def subject_id(self) -> uuid.UUID:
+        return uuid.UUID(self.subject)
+
+
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    """A `Principal` from verified claims; any claim of the wrong type is `Unauthorized`."""
+    subject = _uuid_claim(claims.get("sub"))
+    if subject is None:
+        raise Unauthorized()
+
+    customer_id: uuid.UUID | None = None
+    if "customer_id" in claims:
+        customer_id = _uuid_claim(claims["customer_id"])
+        if customer_id is None:
+            raise Unauthorized()
+
+    raw_permissions = claims.get("permissions", [])
+    if not isinstance(raw_permissions, list) or not all(
+        isinstance(p, str) for p in raw_permissions
+    ):
+        raise Unauthorized()
+
+    platform_admin = claims.get("platform_admin", False)
+    # `type(...) is bool`: JSON 1 or "true" must not turn anyone into a platform admin.
+    if type(platform_admin) is not bool:
+        raise Unauthorized()
+
+    return Principal(
+        subject=str(subject),
+        customer_id=customer_id,
+        permissions=frozenset(raw_permissions),
+        platform_admin=platform_admin,
+    )
+
+
+def _uuid_claim(value: Any) -> uuid.UUID | None:
+    if not isinstance(value, str) or _CANONICAL_UUID.fullmatch(value) is None:
+        return None
+    return uuid.UUID(value)

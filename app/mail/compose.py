@@ -1,0 +1,75 @@
+"""The invite e-mail: subject, text and HTML, rendered from the Jinja2 templates in `templates/`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from app.config import Settings
+from app.db.models import Customer, User
+
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x85\u2028\u2029]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedMail:
+    """What a message says; who receives it and when is the outbox's business."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    # Built on first use, not at import: no import-time side effects.
+    return Environment(
+        loader=PackageLoader("app.mail", "templates"),
+        # Escape only the HTML part: the text part must show names exactly as typed.
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def accept_url(settings: Settings, token: str) -> str:
+    """The accept link `{APP_URL}/invite/{token}`, the token quoted to stay one path segment."""
+    return f"{settings.app_url}/invite/{quote(token, safe='')}"
+
+
+def one_line(value: str) -> str:
+    """A header-safe string: line breaks in user-supplied names must never reach a header."""
+    return " ".join(_LINE_BREAKS.sub(" ", value).split())
+
+
+def compose_invite(
+    *,
+    settings: Settings,
+    user: User,
+    customer: Customer,
+    token: str,
+    expires_at: datetime,
+) -> ComposedMail:
+    """The invite for `user` to join `customer`, carrying the accept link with `token`."""
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    customer_name = one_line(customer.name)
+    subject = f"You're invited to join {customer_name}"
+    context = {
+        "subject": subject,
+        "first_name": one_line(user.first_name or ""),
+        "customer_name": customer_name,
+        "accept_url": accept_url(settings, token),
+        "expires_at": expires_at.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),
+    }
+    env = _environment()
+    return ComposedMail(
+        subject=subject,
+        text=env.get_template("invite.txt.j2").render(context),
+        html=env.get_template("invite.html.j2").render(context),
+    )

@@ -1,0 +1,267 @@
+"""What leaves the process: SMTP configured by URL, or `.eml` files in the mail folder.
+
+A transport's `send` either returns (the message is accepted: by the SMTP server, or on disk) or
+raises `DeliveryError`, whose text is safe to store and log: no address, credential or token.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import logging
+import os
+import re
+import smtplib
+import socket
+import ssl
+import tempfile
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Literal, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from app.config import Settings
+from app.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+SmtpMode = Literal["plain", "starttls", "tls"]
+_SCHEMES: dict[str, tuple[SmtpMode, int]] = {
+    "smtp": ("plain", 25),
+    "smtp+starttls": ("starttls", 587),
+    "smtps": ("tls", 465),
+}
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9.-]+")
+MAX_ERROR_CHARS = 300
+
+
+class DeliveryError(Exception):
+    """A failed delivery attempt; `str(error)` is safe to store in `last_error` and to log."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMail:
+    """One outbox row, detached from its session so it can be sent outside any transaction."""
+
+    message_id: str
+    recipient: str
+    subject: str
+    text: str
+    html: str
+    created_at: datetime
+
+
+class Transport(Protocol):
+    def send(self, mail: OutboundMail) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short account of `exc` with every e-mail address redacted (servers echo them back)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({code for code, _reply in exc.recipients.values()})
+        text = f"recipient refused ({', '.join(str(c) for c in codes)})"
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        reply = exc.smtp_error
+        reply_text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        text = f"{type(exc).__name__}: {exc.smtp_code} {reply_text}"
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = f"{type(exc).__name__}: {exc.strerror}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = _ADDRESS.sub("***", " ".join(text.split()))
+    return text[:MAX_ERROR_CHARS]
+
+
+def build_email(mail: OutboundMail, *, mail_from: str) -> EmailMessage:
+    """multipart/alternative (text, then HTML) with the stored Message-ID and a stable Date."""
+    message = EmailMessage()
+    message["Message-ID"] = mail.message_id
+    # The enqueue time, not the send time: a retry is then byte-for-byte the same message.
+    message["Date"] = format_datetime(mail.created_at)
+    message["From"] = mail_from
+    message["To"] = mail.recipient
+    message["Subject"] = mail.subject
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpEndpoint:
+    mode: SmtpMode
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    verify: bool
+    helo: str | None
+
+    def describe(self) -> str:
+        scheme = next(s for s, (mode, _) in _SCHEMES.items() if mode == self.mode)
+        return f"{scheme}://{self.host}:{self.port}"  # never the credentials
+
+
+def parse_smtp_url(url: str) -> SmtpEndpoint:
+    """`smtp://`, `smtp+starttls://` or `smtps://[user:pass@]host[:port][?verify=false&helo=name]`."""
+    # Errors name the variable but never echo the URL: it may hold a password.
+    name = "AUTHSVC_SMTP_URL"
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        raise ConfigError(f"{name}: scheme must be one of {', '.join(_SCHEMES)}")
+    mode, default_port = _SCHEMES[parts.scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ConfigError(f"{name}: invalid port") from None
+    if not parts.hostname:
+        raise ConfigError(f"{name}: missing host")
+    if parts.path not in ("", "/"):
+        raise ConfigError(f"{name}: unexpected path")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"verify", "helo"})
+    if unknown:
+        raise ConfigError(f"{name}: unknown option {', '.join(unknown)} (known: verify, helo)")
+    verify_text = query.get("verify", ["true"])[-1].lower()
+    if verify_text not in ("true", "false", "1", "0"):
+        raise ConfigError(f"{name}: verify must be true or false")
+    username = unquote(parts.username) if parts.username else None
+    if username and mode == "plain":
+        raise ConfigError(f"{name}: credentials need smtp+starttls:// or smtps://")
+    return SmtpEndpoint(
+        mode=mode,
+        host=parts.hostname,
+        port=port,
+        username=username,
+        password=unquote(parts.password) if parts.password else None,
+        verify=verify_text in ("true", "1"),
+        helo=query.get("helo", [None])[-1] or None,
+    )
+
+
+class SmtpTransport:
+    """One SMTP connection per message; once the server accepts DATA, the message counts as sent."""
+
+    def __init__(self, url: str, *, mail_from: str, timeout_seconds: float) -> None:
+        self._endpoint = parse_smtp_url(url)
+        self._mail_from = mail_from
+        self._envelope_from = parseaddr(mail_from)[1]
+        self._timeout = timeout_seconds
+        self._local_hostname: str | None = self._endpoint.helo
+
+    def describe(self) -> str:
+        return self._endpoint.describe()
+
+    def send(self, mail: OutboundMail) -> None:
+        message = build_email(mail, mail_from=self._mail_from)
+        try:
+            client = self._connect()
+            try:
+                if self._endpoint.mode == "starttls":
+                    client.starttls(context=self._tls_context())
+                if self._endpoint.username:
+                    client.login(self._endpoint.username, self._endpoint.password or "")
+                client.send_message(
+                    message, from_addr=self._envelope_from, to_addrs=[mail.recipient]
+                )
+            finally:
+                _quit_quietly(client)
+        except (smtplib.SMTPException, OSError, UnicodeError) as exc:
+            raise DeliveryError(describe_error(exc)) from None
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._local_hostname is None:
+            # Resolved once: getfqdn() may wait on DNS, and smtplib would ask again per message.
+            self._local_hostname = socket.getfqdn()
+        endpoint = self._endpoint
+        if endpoint.mode == "tls":
+            return smtplib.SMTP_SSL(
+                endpoint.host,
+                endpoint.port,
+                local_hostname=self._local_hostname,
+                timeout=self._timeout,
+                context=self._tls_context(),
+            )
+        return smtplib.SMTP(
+            endpoint.host, endpoint.port, local_hostname=self._local_hostname, timeout=self._timeout
+        )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self._endpoint.verify:  # `?verify=false`: self-signed test servers only
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+def _quit_quietly(client: smtplib.SMTP) -> None:
+    # A failing QUIT after an accepted DATA must not turn a delivered message into a retry (that
+    # retry would be a duplicate), so QUIT errors are swallowed here, unlike in smtplib's __exit__.
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
+
+
+def eml_filename(message_id: str) -> str:
+    """A file name derived from the Message-ID alone (no address, no token), one per message."""
+    return _UNSAFE_FILENAME.sub("_", message_id.strip("<>")).strip("._") + ".eml"
+
+
+class FileTransport:
+    """Writes each message to `<directory>/<message-id>.eml` atomically; a retry overwrites it."""
+
+    def __init__(self, directory: Path, *, mail_from: str) -> None:
+        self._directory = directory
+        self._mail_from = mail_from
+
+    def describe(self) -> str:
+        return f"files in {self._directory}"
+
+    def send(self, mail: OutboundMail) -> None:
+        data = build_email(mail, mail_from=self._mail_from).as_bytes(policy=email.policy.default)
+        path = self._directory / eml_filename(mail.message_id)
+        try:
+            self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_atomically(path, data)
+        except OSError as exc:
+            raise DeliveryError(describe_error(exc)) from None
+        logger.info("mail written to %s", path)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # mkstemp creates the file 0600: the message holds a live invite link until it is read.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    with suppress(OSError):  # make the rename itself durable; not possible on every platform
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def build_transport(settings: Settings) -> Transport:
+    """SMTP when `AUTHSVC_SMTP_URL` is set, else `.eml` files in the mail folder."""
+    if settings.smtp_url is not None:
+        return SmtpTransport(
+            settings.smtp_url.get_secret_value(),
+            mail_from=settings.mail_from,
+            timeout_seconds=settings.smtp_timeout_seconds,
+        )
+    return FileTransport(settings.resolved_mail_dir, mail_from=settings.mail_from)

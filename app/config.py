@@ -7,8 +7,8 @@ and every error names the variable to fix.
 
 from __future__ import annotations
 
-from pathlib import Path
 import os
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -95,7 +95,9 @@ class Settings(BaseSettings):
             if len(secret) < 32 or secret.lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("AUTHSVC_JWT_HS256_SECRET must be at least 32 random characters")
         elif "HS256" in self.jwt_algorithms:
-            raise ValueError("AUTHSVC_JWT_ALGORITHMS has HS256 but AUTHSVC_JWT_HS256_SECRET is unset")
+            raise ValueError(
+                "AUTHSVC_JWT_ALGORITHMS has HS256 but AUTHSVC_JWT_HS256_SECRET is unset"
+            )
         if self.jwks_url and self.jwt_public_key_file:
             raise ValueError("set AUTHSVC_JWKS_URL or AUTHSVC_JWT_PUBLIC_KEY_FILE, not both")
         if self.environment == "production":

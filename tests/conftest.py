@@ -6,12 +6,20 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from connexion import AsyncApp
 from sqlalchemy import Engine
+from starlette.testclient import TestClient
 
-from app.db.engine import create_db_engine
+from app.cli import demo_info
+from app.config import Settings, load_settings
+from app.db.engine import create_db_engine, make_session_factory
 from app.db.migrate import upgrade_database
+from app.demo import seed_demo_data
+from app.factory import build_services, create_app
+from app.services.container import Services
 from tests import databases
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -59,3 +67,40 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = create_db_engine(database_url, timeout_seconds=10)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Test settings: a private data dir, the backend under test, a mail folder, no SMTP."""
+    return load_settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        app_url="https://app.example.test",
+    )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    services = build_services(settings)
+    yield services
+    services.health.engine.dispose()
+
+
+@pytest.fixture
+def demo(settings: Settings, services: Services) -> dict[str, Any]:
+    """Seeded demo rows plus dev tokens (as `authsvc demo --json` prints them)."""
+    seed_demo_data(make_session_factory(services.health.engine, write=True))
+    return demo_info(settings, "http://testserver")
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services) -> AsyncApp:
+    return create_app(settings, services=services)
+
+
+@pytest.fixture
+def client(app: AsyncApp) -> Iterator[TestClient]:
+    with app.test_client() as client:
+        yield client

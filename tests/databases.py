@@ -56,7 +56,7 @@ def throwaway_postgres() -> Iterator[str | None]:
             return
         prefix = [runuser, "-u", "postgres", "--"]
     workdir = Path(tempfile.mkdtemp(prefix="authsvc-pg-"))
-    os.chmod(workdir, 0o777)  # noqa: S103 - the postgres user must write its cluster here
+    os.chmod(workdir, 0o777)
     data, port = workdir / "data", _free_port()
     try:
         subprocess.run(

@@ -21,6 +21,7 @@ def create_db_engine(url: str, *, timeout_seconds: float = 5.0, pool_size: int =
             pool_size=pool_size,
             max_overflow=pool_size * 2,
             pool_timeout=timeout_seconds,
+            hide_parameters=True,  # errors and logs must never echo e-mail addresses or hashes
         )
         _configure_sqlite(engine, timeout_seconds)
         return engine
@@ -28,6 +29,7 @@ def create_db_engine(url: str, *, timeout_seconds: float = 5.0, pool_size: int =
     return create_engine(
         url,
         pool_pre_ping=True,  # a restarted database is picked up without restarting the service
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_timeout=timeout_seconds,

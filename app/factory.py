@@ -1,0 +1,139 @@
+"""The composition root: the one place that builds engines, keys and services and wires Connexion."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from importlib import import_module, resources
+from pathlib import Path
+from typing import Any
+
+from connexion import AsyncApp
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from connexion.security import BearerSecurityHandler
+
+from app.asgi_guards import ControlCharacterGuard
+from app.config import Settings
+from app.connexion31 import (
+    VALIDATOR_MAP_2020_12,
+    check_parameters_supported,
+    install_openapi31_support,
+)
+from app.contract import Contract, default_contract_path, load_contract
+from app.db.engine import create_db_engine, make_session_factory
+from app.http_errors import install_error_handlers
+from app.mail.transport import build_transport
+from app.mail.worker import start_background_worker
+from app.security.tokens import build_token_verifier
+from app.services.container import Services
+from app.services.health import HealthService
+from app.services.invites import InviteService
+
+logger = logging.getLogger("authsvc")
+OPERATIONS_CONTRACT = default_contract_path().parent / "operations.yaml"
+
+
+def swagger_ui_5_dir() -> Path:
+    """Swagger UI 5.x: the 4.x that Connexion bundles refuses to render OpenAPI 3.1."""
+    vendor = Path(str(resources.files("swagger_ui_bundle") / "vendor"))
+    candidates = sorted(vendor.glob("swagger-ui-5.*"))
+    if not candidates:
+        raise RuntimeError("Swagger UI 5.x is missing: install swagger-ui-bundle-v2")
+    return candidates[-1]
+
+
+def build_services(settings: Settings) -> Services:
+    engine = create_db_engine(
+        settings.resolved_database_url, timeout_seconds=settings.db_timeout_seconds
+    )
+    return Services(
+        invites=InviteService(sessions=make_session_factory(engine, write=True), settings=settings),
+        health=HealthService(engine=engine),
+        tokens=build_token_verifier(settings),
+    )
+
+
+def _bound_resolver(services: Services) -> Resolver:
+    """operationId `customers.resend_invite` -> `handlers.customers.resend_invite(..., services=)`."""
+
+    def resolve(operation_id: str) -> Callable[..., Any]:
+        module_name, _, function_name = operation_id.rpartition(".")
+        handler = getattr(import_module(f"handlers.{module_name}"), function_name)
+        return functools.partial(handler, services=services)
+
+    return Resolver(function_resolver=resolve)
+
+
+def _bearer_handler(services: Services) -> type[BearerSecurityHandler]:
+    def bearer_info(token: str) -> dict[str, Any]:
+        principal = services.authenticate(token)
+        return {"sub": principal.subject, "principal": principal}
+
+    class ServiceBearerHandler(BearerSecurityHandler):  # type: ignore[misc]
+        def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[[str], Any]:
+            return bearer_info
+
+    return ServiceBearerHandler
+
+
+def create_app(
+    settings: Settings,
+    *,
+    contract: Contract | None = None,
+    services: Services | None = None,
+    run_outbox_worker: bool = False,
+) -> AsyncApp:
+    """The Auth Service as an ASGI app; `run_outbox_worker` drains the mail outbox in-process."""
+    install_openapi31_support()
+    contract = contract or load_contract(default_contract_path())
+    check_parameters_supported(contract)
+    operations = load_contract(OPERATIONS_CONTRACT)
+    services = services or build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        worker = None
+        if run_outbox_worker:
+            worker = start_background_worker(
+                services.health.engine, build_transport(settings), settings
+            )
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            services.health.engine.dispose()
+
+    app = AsyncApp(__name__, lifespan=lifespan)
+    common: dict[str, Any] = {
+        "resolver": _bound_resolver(services),
+        "strict_validation": True,
+        "validate_responses": True,
+        "pythonic_params": True,
+        "validator_map": VALIDATOR_MAP_2020_12,
+        "security_map": {"bearer": _bearer_handler(services)},
+    }
+    # The root-mounted operations API goes first: added after, its mount would shadow the other.
+    app.add_api(
+        dict(operations.raw),
+        base_path="",
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
+        name="operations",
+        **common,
+    )
+    app.add_api(
+        dict(contract.raw),
+        swagger_ui_options=SwaggerUIOptions(
+            swagger_ui_template_dir=str(swagger_ui_5_dir()),
+            swagger_ui_template_arguments={"title": contract.raw["info"]["title"]},
+        ),
+        name="auth",
+        **common,
+    )
+    install_error_handlers(app)
+    app.add_middleware(ControlCharacterGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    return app

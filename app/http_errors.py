@@ -1,0 +1,113 @@
+"""Render every error the service can raise as the envelope the contract documents.
+
+Connexion answers its own errors (validation, security, routing, response validation) with
+`application/problem+json`, which the contract does not document. `install_error_handlers` maps
+each of them, and any unhandled exception, onto the tree in `app.errors`; only fixed messages reach
+the response, so no stack trace, token or address can leak.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from connexion import AsyncApp
+from connexion.exceptions import (
+    BadRequestProblem,
+    ClientProblem,
+    ExtraParameterProblem,
+    NonConformingResponse,
+    OAuthProblem,
+    OAuthResponseProblem,
+    OAuthScopeProblem,
+    ProblemException,
+    UnsupportedMediaTypeProblem,
+)
+from connexion.exceptions import Forbidden as ConnexionForbidden
+from connexion.exceptions import Unauthorized as ConnexionUnauthorized
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from app.errors import (
+    AuthServiceError,
+    Forbidden,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    RequestValidationError,
+    Unauthorized,
+)
+
+logger = logging.getLogger("authsvc.errors")
+JSON = "application/json"
+
+
+def render(error: AuthServiceError, extra_headers: dict[str, str] | None = None) -> Response:
+    """One documented envelope, as `application/json`."""
+    headers = {**error.headers(), **(extra_headers or {})}
+    body = json.dumps(error.body(), separators=(",", ":")).encode()
+    return Response(body, status_code=error.status, headers=headers, media_type=JSON)
+
+
+def translate(exc: BaseException) -> AuthServiceError:
+    """Map any exception to the documented error a client should see."""
+    if isinstance(exc, AuthServiceError):
+        return exc
+    if isinstance(exc, OAuthProblem | OAuthResponseProblem | ConnexionUnauthorized):
+        return Unauthorized()
+    if isinstance(exc, OAuthScopeProblem | ConnexionForbidden):
+        return Forbidden()
+    if isinstance(exc, NonConformingResponse):
+        return InternalError()
+    if isinstance(exc, BadRequestProblem | ExtraParameterProblem | UnsupportedMediaTypeProblem):
+        return RequestValidationError()
+    if isinstance(exc, HTTPException):
+        return _from_status(exc.status_code, (exc.headers or {}).get("Allow", ""))
+    if isinstance(exc, ProblemException | ClientProblem):
+        return _from_status(int(getattr(exc, "status", 500) or 500), "")
+    return InternalError()
+
+
+def _from_status(status: int, allow: str) -> AuthServiceError:
+    if status == 404:
+        return NotFound()
+    if status == 405:
+        return MethodNotAllowed(allow=allow)
+    if status == 401:
+        return Unauthorized()
+    if status == 403:
+        return Forbidden()
+    if 400 <= status < 500:
+        # Any other client error (406, 413, 415, ...) is a malformed request in the contract's terms.
+        return RequestValidationError()
+    return InternalError()
+
+
+def _handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    error = translate(exc)
+    if isinstance(error, InternalError):
+        # Log the type and where, not str(exc): driver errors can echo bound parameters.
+        logger.error(
+            "unhandled %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
+            exc_info=not isinstance(exc, AuthServiceError | NonConformingResponse),
+        )
+    if isinstance(exc, NonConformingResponse):
+        logger.error("response did not conform to the contract: %s", exc.detail)
+    return ConnexionResponse(
+        status_code=error.status,
+        body=json.dumps(error.body(), separators=(",", ":")).encode(),
+        headers=error.headers(),
+        content_type=JSON,
+    )
+
+
+def install_error_handlers(app: AsyncApp) -> None:
+    """Route Connexion's, Starlette's and our own exceptions through the contract envelopes."""
+    handled: tuple[Any, ...] = (AuthServiceError, ProblemException, HTTPException, Exception)
+    for exc_type in handled:
+        app.add_error_handler(exc_type, _handle)

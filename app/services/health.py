@@ -1,0 +1,18 @@
+"""Health: is the database answering?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from app.db.engine import ping
+
+
+@dataclass(frozen=True)
+class HealthService:
+    engine: Engine
+
+    def database_reachable(self) -> bool:
+        """True when a trivial query succeeds within the engine's bounded timeout."""
+        return ping(self.engine)

@@ -1,0 +1,22 @@
+"""Operations tagged `Customers`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from app.security.principal import Principal
+from app.services.container import Services
+
+RESEND_OK = {"status": "success", "message": "Invite mail sent successfully"}
+
+
+def resend_invite(
+    customer_id: str, user_id: str, token_info: dict[str, Any], *, services: Services
+) -> tuple[dict[str, str], int]:
+    """POST /customers/{customerID}/users/{userID}/resend-invite."""
+    principal: Principal = token_info["principal"]
+    services.invites.resend_invite(
+        principal=principal, customer_id=uuid.UUID(customer_id), user_id=uuid.UUID(user_id)
+    )
+    return RESEND_OK, 200

@@ -10,6 +10,7 @@ from importlib import import_module, resources
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
@@ -68,14 +69,21 @@ def _bound_resolver(services: Services) -> Resolver:
     return Resolver(function_resolver=resolve)
 
 
-def _bearer_handler(services: Services) -> type[BearerSecurityHandler]:
+def _bearer_handler(services: Services, *, may_block: bool) -> type[BearerSecurityHandler]:
     def bearer_info(token: str) -> dict[str, Any]:
         principal = services.authenticate(token)
         return {"sub": principal.subject, "principal": principal}
 
+    async def bearer_info_in_thread(token: str) -> dict[str, Any]:
+        # A JWKS refresh is a network call (bounded, and at most once per cooldown): keep it off
+        # the event loop. Local keys verify in microseconds, so they skip the thread hop.
+        return await anyio.to_thread.run_sync(bearer_info, token)
+
+    chosen = bearer_info_in_thread if may_block else bearer_info
+
     class ServiceBearerHandler(BearerSecurityHandler):  # type: ignore[misc]
         def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[[str], Any]:
-            return bearer_info
+            return chosen
 
     return ServiceBearerHandler
 
@@ -115,7 +123,7 @@ def create_app(
         "validate_responses": True,
         "pythonic_params": True,
         "validator_map": VALIDATOR_MAP_2020_12,
-        "security_map": {"bearer": _bearer_handler(services)},
+        "security_map": {"bearer": _bearer_handler(services, may_block=bool(settings.jwks_url))},
     }
     # The root-mounted operations API goes first: added after, its mount would shadow the other.
     app.add_api(

@@ -7,9 +7,10 @@ ASGI and `mock_router` answers httpx calls in-process through respx.
 from app.mock.engine import MockEngine
 from app.mock.model import MockOptions, MockRequest, MockResponse, Violation
 from app.mock.router import mock_router
-from app.mock.server import create_app
+from app.mock.server import MockApp, create_app
 
 __all__ = [
+    "MockApp",
     "MockEngine",
     "MockOptions",
     "MockRequest",

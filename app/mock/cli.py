@@ -75,7 +75,12 @@ def run_mock(args: argparse.Namespace) -> int:
     try:
         contract = load_contract(args.spec)
         options = build_options(args)
-    except (ContractError, ValueError, OSError) as exc:
+    except ContractError as exc:
+        # One line: the validator's own message can span many (it quotes the schema).
+        message = exc.message.splitlines()[0] if exc.message else ""
+        print(f"authsvc mock: {exc.source}: {exc.pointer or '/'}: {message}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
         print(f"authsvc mock: {exc}", file=sys.stderr)
         return 2
     app = MockApp(contract, options, proxy=args.proxy, watch=args.watch)

@@ -165,7 +165,7 @@ class MockEngine:
                 "error for you."
             )
             headers = {"WWW-Authenticate": ",".join(tags)} if tags else {}
-            raise MockProblem(UNAUTHORIZED, detail, headers=headers)
+            raise MockProblem(UNAUTHORIZED, detail, headers=headers, headers_in_body=True)
         unsupported = next((v for v in inputs if v.code == 415), None)
         if unsupported is not None:
             raise MockProblem(INVALID_CONTENT_TYPE, unsupported.message)

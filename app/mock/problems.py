@@ -67,6 +67,8 @@ class MockProblem(Exception):
     detail: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Prism repeats its invented 401's WWW-Authenticate inside the body; clients may read it there.
+    headers_in_body: bool = False
 
     def __post_init__(self) -> None:
         super().__init__(f"{self.template.type}: {self.detail}")
@@ -84,6 +86,6 @@ class MockProblem(Exception):
             "detail": self.detail,
             **self.extra,
         }
-        if self.headers:
+        if self.headers and self.headers_in_body:
             document["headers"] = dict(self.headers)
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

@@ -38,9 +38,7 @@ async def forward(
         )
     except httpx.HTTPError as exc:
         problem = MockProblem(UPSTREAM_UNREACHABLE, f"{upstream}: {exc}")
-        return MockResponse(
-            problem.status, (("content-type", "application/problem+json"),), problem.body()
-        )
+        return _problem_response(problem)
     body = upstream_response.content
     found = check_exchange(
         engine, request, upstream_response.status_code, dict(upstream_response.headers), body
@@ -54,13 +52,12 @@ async def forward(
             "generating this error for you.",
             {"validation": found},
         )
-        return MockResponse(
-            problem.status, (("content-type", "application/problem+json"),), problem.body()
-        )
+        return _problem_response(problem)
+    # httpx has decoded the body, so content-encoding no longer applies; an upstream that is
+    # itself a mock reports its own violations, which ours replace.
+    dropped = _HOP_BY_HOP | {"content-encoding", "sl-violations"}
     passed = [
-        (k, v)
-        for k, v in upstream_response.headers.multi_items()
-        if k.lower() not in _HOP_BY_HOP | {"content-encoding"}
+        (k, v) for k, v in upstream_response.headers.multi_items() if k.lower() not in dropped
     ]
     if found:
         passed.insert(0, ("sl-violations", json.dumps(found, separators=(",", ":"))))
@@ -68,6 +65,5 @@ async def forward(
 
 
 def _problem_response(problem: MockProblem) -> MockResponse:
-    return MockResponse(
-        problem.status, (("content-type", "application/problem+json"),), problem.body()
-    )
+    headers = (("content-type", "application/problem+json"),)
+    return MockResponse(problem.status, headers, problem.body())

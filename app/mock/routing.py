@@ -96,10 +96,13 @@ class Router:
             )
         by_method = [(r, p) for r, p in candidates if r.operation.method == method.lower()]
         if not by_method:
+            # RFC 9110 15.5.6 requires Allow on a 405 (Prism omits it; clients and checkers use it).
+            allowed = ", ".join(sorted({r.operation.method.upper() for r, _ in candidates}))
             raise MockProblem(
                 NO_METHOD_MATCHED,
                 f"The route {path} has been matched, but it does not have "
                 f'"{method.lower()}" method defined',
+                headers={"Allow": allowed},
             )
         if server_url:
             if all(not r.servers for r in self.routes):

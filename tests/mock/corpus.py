@@ -1,4 +1,3 @@
-
 """Requests replayed against Prism and our mock: (id, contract, method, path, headers, body).
 
 Each case is something a client does; together they cover every row of the parity table in

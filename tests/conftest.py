@@ -22,6 +22,9 @@ from app.factory import build_services, create_app
 from app.services.container import Services
 from tests import databases
 
+# pytester (the mock's pytest-plugin tests) must be enabled from the top-level conftest.
+pytest_plugins = ["pytester"]
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 

@@ -9,7 +9,6 @@ import pytest
 from app.contract import Contract, load_contract
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "contracts"
-pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +86,7 @@ def outbox_message_ids(engine: Engine) -> list[str]:
 
 
 def pending_invitations(engine: Engine, user_id: Any) -> int:
+    user_id = uuid.UUID(str(user_id))
     with Session(engine) as session:
         return int(
             session.scalar(
@@ -99,6 +101,7 @@ def pending_invitations(engine: Engine, user_id: Any) -> int:
 
 
 def invitations(engine: Engine, user_id: Any) -> int:
+    user_id = uuid.UUID(str(user_id))
     with Session(engine) as session:
         return int(
             session.scalar(select(func.count(Invitation.id)).where(Invitation.user_id == user_id))

@@ -33,7 +33,16 @@ ServeFactory = Callable[..., AbstractContextManager[LiveService]]
 @pytest.fixture
 def serve(tmp_path: Path, database_url: str) -> ServeFactory:
     """`with serve(**settings) as service:` the app under uvicorn (on the test's database)."""
+    return serve_factory(tmp_path, database_url)
 
+
+@pytest.fixture
+def serve_any(tmp_path: Path) -> ServeFactory:
+    """Like `serve`, for tests that bring their own database: `serve_any(database_url=...)`."""
+    return serve_factory(tmp_path, None)
+
+
+def serve_factory(tmp_path: Path, database_url: str | None) -> ServeFactory:
     @contextmanager
     def start(*, run_outbox_worker: bool = False, **overrides: Any) -> Iterator[LiveService]:
         values: dict[str, Any] = {

@@ -192,6 +192,9 @@ def test_database_outage__postgres_frozen__documented_500_within_bound_then_reco
             response, seconds = None, float("inf")
         finally:
             cluster.thaw()
+            # Let the stuck request finish and give its connection back before the pool closes.
+            wait_until(lambda: healthz(service)[0] == 200, timeout=30, step=0.2)
+            time.sleep(0.5)
         print(f"\ndatabase frozen: resend {response and response.status_code} in {seconds:.2f}s")
         assert response is not None, f"no answer within {bound + 1:.0f}s"
         assert response.status_code == 500

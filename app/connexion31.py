@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -82,9 +82,23 @@ def _compiled(schema_json: str) -> Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+# Connexion hands the same schema object to every request of an operation, so the validator is
+# looked up by identity first; serialising the schema to find it in `_compiled` cost more per
+# request than validating. The entry keeps its schema alive, so an id is never reused while cached.
+_by_identity: dict[int, tuple[Mapping[str, Any], Validator]] = {}
+_BY_IDENTITY_MAX = 1024
+
+
 def draft_2020_12(schema: Mapping[str, Any]) -> Validator:
     """A cached Draft 2020-12 validator (with formats) for `schema`."""
-    return _compiled(json.dumps(schema, sort_keys=True, default=str))
+    cached = _by_identity.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    validator = _compiled(json.dumps(schema, sort_keys=True, default=str))
+    if len(_by_identity) >= _BY_IDENTITY_MAX:
+        _by_identity.clear()
+    _by_identity[id(schema)] = (schema, validator)
+    return validator
 
 
 class ParameterValidator202012(ParameterValidator):  # type: ignore[misc]
@@ -108,10 +122,36 @@ class JSONRequestBodyValidator202012(JSONRequestBodyValidator):  # type: ignore[
         return draft_2020_12(self._schema)
 
 
+# Verdicts on response bodies already found valid, per schema: handlers often return the same
+# bytes (the resend answer is a constant), and re-parsing and re-validating them is pure cost.
+# Only small bodies are remembered; invalid ones never are (they are rare and must be logged).
+_valid_bodies: dict[tuple[int, bytes], Mapping[str, Any]] = {}
+_VALID_BODIES_MAX = 256
+_VALID_BODY_MAX_BYTES = 1024
+_KNOWN_VALID = object()
+
+
 class JSONResponseBodyValidator202012(JSONResponseBodyValidator):  # type: ignore[misc]
     @property
     def validator(self) -> Validator:
         return draft_2020_12(self._schema)
+
+    def _parse(self, stream: Iterable[bytes]) -> Any:
+        raw = b"".join(stream)
+        self._raw = raw
+        if _valid_bodies.get((id(self._schema), raw)) is self._schema:
+            return _KNOWN_VALID
+        return super()._parse(iter((raw,)))
+
+    def _validate(self, body: Any) -> None:
+        if body is _KNOWN_VALID:
+            return
+        super()._validate(body)  # raises NonConformingResponseBody when invalid
+        raw = getattr(self, "_raw", b"")
+        if len(raw) <= _VALID_BODY_MAX_BYTES:
+            if len(_valid_bodies) >= _VALID_BODIES_MAX:
+                _valid_bodies.clear()
+            _valid_bodies[(id(self._schema), raw)] = self._schema
 
 
 class TextResponseBodyValidator202012(TextResponseBodyValidator):  # type: ignore[misc]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from importlib import import_module, resources
@@ -64,7 +65,11 @@ def _bound_resolver(services: Services) -> Resolver:
     def resolve(operation_id: str) -> Callable[..., Any]:
         module_name, _, function_name = operation_id.rpartition(".")
         handler = getattr(import_module(f"handlers.{module_name}"), function_name)
-        return functools.partial(handler, services=services)
+        bound = functools.partial(handler, services=services)
+        # Connexion re-inspects the handler on every request; a precomputed signature turns that
+        # into an attribute read (inspect.signature honours __signature__ before unwrapping).
+        bound.__signature__ = inspect.signature(bound)  # type: ignore[attr-defined]
+        return bound
 
     return Resolver(function_resolver=resolve)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -10,6 +11,31 @@ from sqlalchemy.orm import Session, sessionmaker
 # Execution option: begin the transaction with `BEGIN IMMEDIATE` on SQLite, taking the write lock up
 # front. Read-then-write transactions otherwise deadlock into "database is locked" under concurrency.
 SQLITE_IMMEDIATE = "authsvc_sqlite_immediate"
+_GATE_HELD = "authsvc_writer_gate_held"
+
+
+class _WriterGate:
+    """One `BEGIN IMMEDIATE` writer at a time per engine, handed over by a lock, not by SQLite.
+
+    SQLite makes a blocked writer poll with sleeps that grow to 100 ms, so under concurrency the
+    database lock sits free while waiters sleep (measured: 35 req/s and a 4.6 s p99 at 16
+    connections). Queueing writers of this process on a lock hands the database over at once;
+    other processes still meet SQLite's own lock and busy timeout. The gate is held from BEGIN
+    until the connection goes back to the pool (after COMMIT or ROLLBACK). If it cannot be had
+    within the timeout the writer proceeds without it, as before the gate existed.
+    """
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._timeout = timeout_seconds
+
+    def enter(self, info: dict[str, Any]) -> None:
+        if not info.get(_GATE_HELD):
+            info[_GATE_HELD] = self._lock.acquire(timeout=self._timeout)
+
+    def leave(self, info: dict[str, Any]) -> None:
+        if info.pop(_GATE_HELD, False):
+            self._lock.release()
 
 
 def create_db_engine(url: str, *, timeout_seconds: float = 5.0, pool_size: int = 10) -> Engine:
@@ -52,10 +78,27 @@ def _configure_sqlite(engine: Engine, timeout_seconds: float) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
         cursor.close()
 
+    gate = _WriterGate(timeout_seconds)
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
+        if immediate:
+            gate.enter(connection.info)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    # Every way a connection leaves a transaction ends at one of these pool events.
+    @event.listens_for(engine, "reset")
+    def _on_reset(_dbapi: Any, record: Any, _state: Any) -> None:
+        gate.leave(record.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi: Any, record: Any) -> None:
+        gate.leave(record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi: Any, record: Any, _exc: Any) -> None:
+        gate.leave(record.info)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -1,0 +1,116 @@
+"""Render a results dict as Markdown: medians over rounds, ratios against same-run baselines."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+
+def _median_loads(samples: list[dict[str, Any]]) -> dict[str, dict[int, dict[str, float]]]:
+    """subject -> connections -> median of rps, p50, p99, rss over the rounds."""
+    grouped: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for sample in samples:
+        for load in sample["loads"]:
+            grouped[sample["subject"]][load["connections"]].append(load)
+    return {
+        subject: {
+            conns: {
+                key: statistics.median(x[key] for x in loads)
+                for key in ("rps", "p50_ms", "p99_ms", "rss_mb")
+            }
+            for conns, loads in by_conns.items()
+        }
+        for subject, by_conns in grouped.items()
+    }
+
+
+def _median_of(samples: list[dict[str, Any]], subject: str, key: str) -> float | None:
+    values = [s[key] for s in samples if s["subject"] == subject]
+    return statistics.median(values) if values else None
+
+
+def _load_table(samples: list[dict[str, Any]], baseline: str) -> list[str]:
+    medians = _median_loads(samples)
+    base = medians.get(baseline, {})
+    lines = [
+        "| subject | conns | req/s | p50 ms | p99 ms | RSS MB | req/s ratio | p99 ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for subject, by_conns in medians.items():
+        for conns, m in sorted(by_conns.items()):
+            b = base.get(conns)
+            rps_ratio = f"{m['rps'] / b['rps']:.3f}x" if b else "-"
+            p99_ratio = f"{m['p99_ms'] / b['p99_ms']:.2f}x" if b and b["p99_ms"] else "-"
+            lines.append(
+                f"| {subject} | {conns} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} "
+                f"| {m['rss_mb']:.0f} | {rps_ratio} | {p99_ratio} |"
+            )
+    return lines
+
+
+def _startup_lines(samples: list[dict[str, Any]]) -> list[str]:
+    subjects = dict.fromkeys(s["subject"] for s in samples)
+    lines = ["| subject | startup s (median) | peak RSS MB |", "| --- | ---: | ---: |"]
+    for subject in subjects:
+        startup = _median_of(samples, subject, "startup_s") or 0.0
+        peak = _median_of(samples, subject, "peak_rss_mb") or 0.0
+        lines.append(f"| {subject} | {startup:.2f} | {peak:.0f} |")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole report; every ratio compares figures taken in this run."""
+    m = results["machine"]
+    out = [
+        f"# Benchmark results ({results['mode']}, {results['started']})",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, Linux {m['kernel']}, "
+        f"Python {m['python']}; load average at start {m['loadavg_at_start']}, "
+        f"at end {m.get('loadavg_at_end')} (the cores are shared with other work).",
+        f"Software: {', '.join(f'{k} {v}' for k, v in m['packages'].items())}; "
+        f"wrk: {m['wrk'] or 'absent (Python load loop)'}; node {m['node']}; Prism {m['prism']}; "
+        f"{m['postgres']}.",
+        "",
+        f"Settings: {results['settings']['rounds']} rounds (medians shown), "
+        f"{results['settings']['seconds']} s per load point after {results['settings']['warmup']} s "
+        "warm-up, one uvicorn worker, load generator on the same 2 cores (1 wrk thread), "
+        "`AUTHSVC_RESEND_LIMIT=1000000000` so no request is throttled.",
+        "",
+    ]
+    if "service" in results:
+        samples = results["service"]["samples"]
+        out += ["## 1. Service: POST resend-invite end to end vs bare Starlette", ""]
+        out += [*_load_table(samples, "baseline"), "", "Startup (spawn to healthy):", ""]
+        out += [*_startup_lines(samples), ""]
+    if "mock" in results:
+        mock = results["mock"]
+        out += ["## 2. Mock server: authsvc mock vs Prism (16 connections)", ""]
+        if mock.get("skipped"):
+            out += [f"Prism skipped: {mock['skipped']}", ""]
+        baseline = "prism-silent" if not mock.get("skipped") else "authsvc-mock"
+        out += [f"Ratios against `{baseline}`.", ""]
+        out += [*_load_table(mock["samples"], baseline), "", "Startup (spawn to first 200):", ""]
+        out += [*_startup_lines(mock["samples"]), ""]
+    if "router" in results:
+        r = results["router"]["median_us"]
+        out += ["## 3. respx router: microseconds per httpx call (median of rounds)", ""]
+        out += ["| answered by | us/call | ratio to floor |", "| --- | ---: | ---: |"]
+        for key in ("floor", "router", "network"):
+            if key in r:
+                out.append(f"| {key} | {r[key]:.0f} | {r[key] / r['floor']:.2f}x |")
+        out.append("")
+    if "contract" in results:
+        c = results["contract"]
+        runs = ", ".join(f"{r['seconds']:.1f}" for r in c["runs"])
+        out += [
+            "## 4. Contract test time",
+            "",
+            f"schemathesis CLI, {c['examples']} examples per operation, seed 1, one worker, "
+            f"against the live service (SQLite): median {c['median_s']:.1f} s "
+            f"(runs: {runs}; "
+            f"exit codes {[r['exit_code'] for r in c['runs']]}).",
+            "",
+        ]
+    out.append(f"Total bench time: {results.get('elapsed_s')} s.")
+    return "\n".join(out) + "\n"

@@ -100,6 +100,17 @@ def render(results: dict[str, Any]) -> str:
             if key in r:
                 out.append(f"| {key} | {r[key]:.0f} | {r[key] / r['floor']:.2f}x |")
         out.append("")
+    if "breakdown" in results:
+        b = results["breakdown"]["median_cpu_us"]
+        base = next(iter(b.values()))
+        out += [
+            "## 5. Where a resend request's time goes (in-process CPU, median of rounds)",
+            "",
+            "| layer | CPU us/request | x bare Starlette |",
+            "| --- | ---: | ---: |",
+        ]
+        out += [f"| {name} | {value:.0f} | {value / base:.1f}x |" for name, value in b.items()]
+        out.append("")
     if "contract" in results:
         c = results["contract"]
         runs = ", ".join(f"{r['seconds']:.1f}" for r in c["runs"])

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import contract, machine, mock_server, report, router, service
+from bench import breakdown, contract, machine, mock_server, report, router, service
 from bench.load import have_wrk
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -114,6 +114,10 @@ def run_router(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         )
 
 
+def run_breakdown(args: argparse.Namespace, _log_dir: Path) -> dict[str, Any]:
+    return breakdown.measure_breakdown(requests=args.breakdown_requests, rounds=args.rounds)
+
+
 def run_contract(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     runs = []
     for _ in range(args.rounds):
@@ -152,7 +156,7 @@ def _progress(sample: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="one short pass (< 60 s)")
-    parser.add_argument("--suites", default="service,mock,router,contract")
+    parser.add_argument("--suites", default="service,mock,router,breakdown,contract")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="per load point")
     parser.add_argument("--warmup", type=float, default=1.0)
@@ -161,6 +165,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--install-prism", action="store_true", help="npm install it if missing")
     parser.add_argument("--router-calls", type=int, default=2000)
+    parser.add_argument("--breakdown-requests", type=int, default=500)
     parser.add_argument("--contract-examples", type=int, default=25)
     parser.add_argument(
         "--before",
@@ -173,6 +178,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.rounds, args.seconds, args.warmup = 1, 1.0, 0.0
         args.connections, args.postgres, args.router_calls = [16], False, 200
+        args.breakdown_requests = 50
         args.contract_examples = 3
     return args
 
@@ -184,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "service": run_service,
         "mock": run_mock,
         "router": run_router,
+        "breakdown": run_breakdown,
         "contract": run_contract,
     }
     unknown = set(suites) - set(runners)

@@ -52,6 +52,14 @@ _REVOKE_PENDING = (
     )
     .values(revoked_at=bindparam("b_now"))
 )
+_INSERT_INVITATION = insert(Invitation).values(
+    user_id=bindparam("b_user_id"),
+    customer_id=bindparam("b_customer_id"),
+    token_hash=bindparam("b_token_hash"),
+    created_by=bindparam("b_created_by"),
+    created_at=bindparam("b_created_at"),
+    expires_at=bindparam("b_expires_at"),
+)
 
 
 def hash_invite_token(token: str) -> str:
@@ -113,20 +121,21 @@ class InviteService:
         now = utcnow()
         self._check_rate(session, user.id, now)
         session.execute(_REVOKE_PENDING, {"b_user_id": user.id, "b_now": now})
-        session.flush()
         token = new_invite_token()
         expires_at = now + timedelta(seconds=self.settings.invite_ttl_seconds)
-        # A Core INSERT: the invitation is never read back in this transaction, so it needs no ORM
-        # identity, and the unit of work's bookkeeping for it was a tenth of the request.
+        # A prebuilt Core INSERT, after the revoke above: the invitation is never read back here, so
+        # it needs no ORM identity, and the unit of work's bookkeeping for it was a tenth of the
+        # request. (The one-pending index still guards it; IntegrityError is retried as before.)
         session.execute(
-            insert(Invitation).values(
-                user_id=user.id,
-                customer_id=customer.id,
-                token_hash=hash_invite_token(token),
-                created_by=principal.subject,
-                created_at=now,
-                expires_at=expires_at,
-            )
+            _INSERT_INVITATION,
+            {
+                "b_user_id": user.id,
+                "b_customer_id": customer.id,
+                "b_token_hash": hash_invite_token(token),
+                "b_created_by": principal.subject,
+                "b_created_at": now,
+                "b_expires_at": expires_at,
+            },
         )
         mail = compose_invite(
             settings=self.settings, user=user, customer=customer, token=token, expires_at=expires_at

@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.errors import ConfigError
 
 ENV_PREFIX = "AUTHSVC_"
+# Reserved for the test suite and CI (database URL, Prism, Chromium); never read by the service.
+TEST_ENV_PREFIX = "AUTHSVC_TEST_"
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "test"}
 
@@ -128,7 +130,11 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment (and explicit overrides); `ConfigError` names the variable."""
     known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
-    unknown = sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k not in known)
+    unknown = sorted(
+        k
+        for k in os.environ
+        if k.startswith(ENV_PREFIX) and not k.startswith(TEST_ENV_PREFIX) and k not in known
+    )
     if unknown:
         raise ConfigError(f"unknown setting {', '.join(unknown)} (see README: Configuration)")
     try:

@@ -18,7 +18,7 @@ UI = "/auth/api/v1/ui/"
 
 def chromium() -> str | None:
     return (
-        os.environ.get("AUTHSVC_CHROMIUM_BIN")
+        os.environ.get("AUTHSVC_TEST_CHROMIUM_BIN")
         or shutil.which("chromium")
         or shutil.which("chromium-browser")
     )

@@ -57,8 +57,8 @@ def running_mock(app: MockApp) -> Iterator[str]:
 
 
 def prism_command() -> list[str] | None:
-    """How to run Prism: $AUTHSVC_PRISM_BIN, `prism` on PATH, or `npx --no-install prism`."""
-    configured = os.environ.get("AUTHSVC_PRISM_BIN")
+    """How to run Prism: $AUTHSVC_TEST_PRISM_BIN, `prism` on PATH, or `npx --no-install prism`."""
+    configured = os.environ.get("AUTHSVC_TEST_PRISM_BIN")
     if configured:
         return [configured]
     if found := shutil.which("prism"):
@@ -79,7 +79,7 @@ def require_prism() -> list[str]:
     """Prism's command, or skip (no node) / fail (node but no Prism in CI)."""
     command = prism_command()
     if command is None:
-        message = "Prism not found: set AUTHSVC_PRISM_BIN or `npm install @stoplight/prism-cli@5`"
+        message = "Prism not found: set AUTHSVC_TEST_PRISM_BIN or `npm install @stoplight/prism-cli@5`"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

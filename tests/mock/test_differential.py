@@ -2,7 +2,7 @@
 
 Compared per case: status, media type, body (static mode) or schema-validity (dynamic mode),
 `sl-violations` (location, code), `WWW-Authenticate`, the CORS headers and contract headers.
-Needs node and @stoplight/prism-cli (found via $AUTHSVC_PRISM_BIN, PATH or npx).
+Needs node and @stoplight/prism-cli (found via $AUTHSVC_TEST_PRISM_BIN, PATH or npx).
 """
 
 from __future__ import annotations

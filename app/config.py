@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".authsvc")
     database_url: str | None = None
     db_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # The longest a client waits for an answer that needs the database (default: 2 x the DB
+    # timeout, room for one retry of a lost race).
+    request_timeout_seconds: float | None = Field(default=None, gt=0, le=300)
 
     app_url: str = "http://127.0.0.1:8080"
     jwt_issuer: str = "authsvc-dev"
@@ -117,6 +120,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'authsvc.db').resolve()}"
+
+    @property
+    def resolved_request_timeout(self) -> float:
+        return self.request_timeout_seconds or 2 * self.db_timeout_seconds
 
     @property
     def resolved_mail_dir(self) -> Path:

@@ -56,6 +56,7 @@ def build_services(settings: Settings) -> Services:
         invites=InviteService(sessions=make_session_factory(engine, write=True), settings=settings),
         health=HealthService(engine=engine),
         tokens=build_token_verifier(settings),
+        request_timeout_seconds=settings.resolved_request_timeout,
     )
 
 

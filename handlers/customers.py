@@ -11,12 +11,14 @@ from app.services.container import Services
 RESEND_OK = {"status": "success", "message": "Invite mail sent successfully"}
 
 
-def resend_invite(
+async def resend_invite(
     customer_id: str, user_id: str, token_info: dict[str, Any], *, services: Services
 ) -> tuple[dict[str, str], int]:
     """POST /customers/{customerID}/users/{userID}/resend-invite."""
     principal: Principal = token_info["principal"]
-    services.invites.resend_invite(
-        principal=principal, customer_id=uuid.UUID(customer_id), user_id=uuid.UUID(user_id)
+    await services.within_deadline(
+        lambda: services.invites.resend_invite(
+            principal=principal, customer_id=uuid.UUID(customer_id), user_id=uuid.UUID(user_id)
+        )
     )
     return RESEND_OK, 200

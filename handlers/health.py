@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from app.errors import ServiceUnavailable
 from app.services.container import Services
 
 
-def healthz(*, services: Services) -> tuple[dict[str, str], int]:
-    """GET /healthz: 200 when the database answers, 503 otherwise."""
-    if services.health.database_reachable():
+async def healthz(*, services: Services) -> tuple[dict[str, str], int]:
+    """GET /healthz: 200 when the database answers within the deadline, 503 otherwise."""
+    try:
+        reachable = await services.within_deadline(services.health.database_reachable)
+    except ServiceUnavailable:
+        reachable = False
+    if reachable:
         return {"status": "ok", "database": "ok"}, 200
     return {"status": "unavailable", "database": "unreachable"}, 503

@@ -6,6 +6,7 @@ import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -94,3 +95,45 @@ def test_writer_gate__a_connection_reused_for_two_transactions_does_not_wait_on_
                 connection.execute(text("UPDATE counter SET n = n + 1"))
     assert time.monotonic() - started < 2
     assert _count(sqlite_engine) == 2
+
+
+def test_writer_gate__hands_over_in_arrival_order() -> None:
+    from app.db.engine import _WriterGate
+
+    gate = _WriterGate(timeout_seconds=5)
+    holder: dict[str, Any] = {}
+    gate.enter(holder)
+    order: list[int] = []
+
+    def writer(number: int) -> None:
+        info: dict[str, Any] = {}
+        gate.enter(info)
+        order.append(number)
+        gate.leave(info)
+
+    threads = []
+    for number in range(5):
+        thread = threading.Thread(target=writer, args=(number,))
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.02)  # let each one queue before the next arrives
+    gate.leave(holder)
+    for thread in threads:
+        thread.join(timeout=5)
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_writer_gate__a_writer_that_times_out_proceeds_without_it() -> None:
+    from app.db.engine import _WriterGate
+
+    gate = _WriterGate(timeout_seconds=0.05)
+    holder: dict[str, Any] = {}
+    late: dict[str, Any] = {}
+    gate.enter(holder)
+    gate.enter(late)
+    assert late == {"authsvc_writer_gate_held": False}
+    gate.leave(late)  # leaving without holding must not release the holder's gate
+    gate.leave(holder)
+    again: dict[str, Any] = {}
+    gate.enter(again)
+    assert again == {"authsvc_writer_gate_held": True}

@@ -46,6 +46,7 @@ def spawned(
     ready: httpx.Request,
     log_dir: Path,
     env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
     timeout: float = 60.0,
 ) -> Iterator[Server]:
     """Start `command`; `startup_s` is spawn-to-first-2xx of `ready`. Stops its process group."""
@@ -57,6 +58,7 @@ def spawned(
             stdout=sink,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
             start_new_session=True,  # our own process group, so stop() reaches node's children
         )
     try:

@@ -27,6 +27,7 @@ VENV_BIN = Path(sys.executable).parent
 # No request is throttled: the limit is out of reach, and the window is one second so the rate
 # query counts at most one second of this user's invitations (production: at most the limit, 5).
 UNTHROTTLED = {"AUTHSVC_RESEND_LIMIT": "1000000000", "AUTHSVC_RESEND_WINDOW_SECONDS": "1"}
+BENCH_ROOT = Path(__file__).resolve().parent.parent
 RESEND = "/auth/api/v1/customers/{customer}/users/{user}/resend-invite"
 
 
@@ -61,10 +62,16 @@ def service(
     name = "service-postgresql" if database_url else "service-sqlite"
     authsvc = [_authsvc()]
     env = dict(UNTHROTTLED)
+    cwd = None
     if tree is not None:
         name += "@before"
+        tree = tree.resolve()
         authsvc = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
-        env["PYTHONPATH"] = str(tree.resolve())
+        # The tree's app/ must win over this checkout's (installed editable): run from inside it,
+        # with it first on the path; bench/ still comes from here.
+        env["PYTHONPATH"] = f"{tree}{os.pathsep}{BENCH_ROOT}"
+        cwd = tree
+        _check_imports_from(tree, env)
     if database_url:
         env["AUTHSVC_DATABASE_URL"] = database_url
     with tempfile.TemporaryDirectory(prefix="authsvc-bench-") as data_dir:
@@ -73,6 +80,7 @@ def service(
             capture_output=True,
             text=True,
             env={**os.environ, **env},
+            cwd=cwd,
             timeout=120,
             check=True,
         )
@@ -83,7 +91,9 @@ def service(
             name += "-nodelivery"
             command = [sys.executable, "-m", "bench.serve_without_delivery", *command[-4:]]
         ready = httpx.Request("GET", f"http://127.0.0.1:{port}/healthz")
-        with spawned(name, command, port=port, ready=ready, log_dir=log_dir, env=env) as server:
+        with spawned(
+            name, command, port=port, ready=ready, log_dir=log_dir, env=env, cwd=cwd
+        ) as server:
             path = RESEND.format(customer=info["customer_id"], user=info["invited_user_id"])
             yield server, _resend_target(server.base_url + path, info["admin_token"])
 
@@ -105,6 +115,21 @@ def fresh_database(cluster_url: str, name: str) -> str:
     with psycopg.connect(plain, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')  # name is ours: bench_<round>
     return cluster_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _check_imports_from(tree: Path, env: dict[str, str]) -> None:
+    """Refuse to label this checkout's code as `@before`: the child must import the tree's app."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import app; print(app.__file__)"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=tree,
+        check=True,
+    )
+    imported = Path(probe.stdout.strip()).resolve()
+    if not imported.is_relative_to(tree):
+        raise RuntimeError(f"--before {tree}: the service would import {imported} instead")
 
 
 def _resend_target(url: str, token: str) -> Target:

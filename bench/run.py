@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ def run_mock(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     prism = mock_server.prism_command()
     if prism is None and args.install_prism:
         prism = mock_server.install_prism(Path(tempfile.mkdtemp(prefix="authsvc-prism-")))
-    skipped = None if prism else "Prism not found (set AUTHSVC_PRISM_BIN or --install-prism)"
+    skipped = None if prism else "Prism not found (set AUTHSVC_TEST_PRISM_BIN or --install-prism)"
     if skipped:
         print(f"bench: {skipped}; measuring authsvc mock alone", flush=True)
     samples: list[dict[str, Any]] = []
@@ -184,6 +185,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Connexion imports Starlette's TestClient eagerly, which announces its own deprecation.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     args = parse_args(argv)
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     runners = {

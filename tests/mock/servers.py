@@ -79,7 +79,9 @@ def require_prism() -> list[str]:
     """Prism's command, or skip (no node) / fail (node but no Prism in CI)."""
     command = prism_command()
     if command is None:
-        message = "Prism not found: set AUTHSVC_TEST_PRISM_BIN or `npm install @stoplight/prism-cli@5`"
+        message = (
+            "Prism not found: set AUTHSVC_TEST_PRISM_BIN or `npm install @stoplight/prism-cli@5`"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

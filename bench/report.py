@@ -75,7 +75,8 @@ def render(results: dict[str, Any]) -> str:
         f"Settings: {results['settings']['rounds']} rounds (medians shown), "
         f"{results['settings']['seconds']} s per load point after {results['settings']['warmup']} s "
         "warm-up, one uvicorn worker, load generator on the same 2 cores (1 wrk thread), "
-        "`AUTHSVC_RESEND_LIMIT=1000000000` so no request is throttled.",
+        "`AUTHSVC_RESEND_LIMIT=1000000000` and `AUTHSVC_RESEND_WINDOW_SECONDS=1` so no request is "
+        "throttled (every request resends to the same demo user).",
         "",
     ]
     if "service" in results:
@@ -83,6 +84,7 @@ def render(results: dict[str, Any]) -> str:
         out += ["## 1. Service: POST resend-invite end to end vs bare Starlette", ""]
         out += [*_load_table(samples, "baseline"), "", "Startup (spawn to healthy):", ""]
         out += [*_startup_lines(samples), ""]
+        out += _before_after(samples)
     if "mock" in results:
         mock = results["mock"]
         out += ["## 2. Mock server: authsvc mock vs Prism (16 connections)", ""]
@@ -100,6 +102,18 @@ def render(results: dict[str, Any]) -> str:
             if key in r:
                 out.append(f"| {key} | {r[key]:.0f} | {r[key] / r['floor']:.2f}x |")
         out.append("")
+    if "contract" in results:
+        c = results["contract"]
+        runs = ", ".join(f"{r['seconds']:.1f}" for r in c["runs"])
+        out += [
+            "## 4. Contract test time (startup is in sections 1 and 2)",
+            "",
+            f"schemathesis CLI, {c['examples']} examples per operation, seed 1, one worker, "
+            f"against the live service (SQLite): median {c['median_s']:.1f} s "
+            f"(runs: {runs}; "
+            f"exit codes {[r['exit_code'] for r in c['runs']]}).",
+            "",
+        ]
     if "breakdown" in results:
         b = results["breakdown"]["median_cpu_us"]
         base = next(iter(b.values()))
@@ -111,17 +125,67 @@ def render(results: dict[str, Any]) -> str:
         ]
         out += [f"| {name} | {value:.0f} | {value / base:.1f}x |" for name, value in b.items()]
         out.append("")
-    if "contract" in results:
-        c = results["contract"]
-        runs = ", ".join(f"{r['seconds']:.1f}" for r in c["runs"])
-        out += [
-            "## 4. Contract test time",
-            "",
-            f"schemathesis CLI, {c['examples']} examples per operation, seed 1, one worker, "
-            f"against the live service (SQLite): median {c['median_s']:.1f} s "
-            f"(runs: {runs}; "
-            f"exit codes {[r['exit_code'] for r in c['runs']]}).",
-            "",
-        ]
+    out += _targets(results)
     out.append(f"Total bench time: {results.get('elapsed_s')} s.")
     return "\n".join(out) + "\n"
+
+
+def _before_after(samples: list[dict[str, Any]]) -> list[str]:
+    medians = _median_loads(samples)
+    pairs = [(s, s + "@before") for s in medians if s + "@before" in medians]
+    if not pairs:
+        return []
+    lines = [
+        "Before/after (same run; `@before` is the tree given to `--before`):",
+        "",
+        "| subject | conns | req/s after / before | p99 after / before |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for after, before in pairs:
+        for conns, m in sorted(medians[after].items()):
+            b = medians[before].get(conns)
+            if b:
+                lines.append(
+                    f"| {after} | {conns} | {m['rps'] / b['rps']:.2f}x "
+                    f"| {m['p99_ms'] / b['p99_ms']:.2f}x |"
+                )
+    return [*lines, ""]
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    """The issue's targets next to this run's figures; reported, never asserted."""
+    rows: list[tuple[str, str, bool]] = []
+    if "service" in results:
+        m = _median_loads(results["service"]["samples"])
+        sub, base = m.get("service-sqlite", {}).get(16), m.get("baseline", {}).get(16)
+        if sub and base:
+            rps, p99 = sub["rps"] / base["rps"], sub["p99_ms"] / base["p99_ms"]
+            rows.append(
+                ("service SQLite, 16 conns: req/s >= 0.25x baseline", f"{rps:.3f}x", rps >= 0.25)
+            )
+            rows.append(("service SQLite, 16 conns: p99 <= 4x baseline", f"{p99:.1f}x", p99 <= 4))
+    if "mock" in results and not results["mock"].get("skipped"):
+        samples = results["mock"]["samples"]
+        m = _median_loads(samples)
+        mock, silent, noisy = (m[k][16] for k in ("authsvc-mock", "prism-silent", "prism"))
+        startup = _median_of(samples, "authsvc-mock", "startup_s") or 0.0
+        peak = _median_of(samples, "authsvc-mock", "peak_rss_mb") or 0.0
+        rows += [
+            ("mock req/s >= 2x Prism (silenced)", f"{mock['rps'] / silent['rps']:.2f}x",
+             mock["rps"] >= 2 * silent["rps"]),
+            ("mock req/s >= 4x Prism (default logging)", f"{mock['rps'] / noisy['rps']:.2f}x",
+             mock["rps"] >= 4 * noisy["rps"]),
+            ("mock p99 lower than Prism (silenced)", f"{mock['p99_ms']:.1f} vs {silent['p99_ms']:.1f} ms",
+             mock["p99_ms"] < silent["p99_ms"]),
+            ("mock startup <= 0.3 s", f"{startup:.2f} s", startup <= 0.3),
+            ("mock RSS <= 80 MB", f"{peak:.0f} MB", peak <= 80),
+        ]  # fmt: skip
+    if "router" in results:
+        r = results["router"]["median_us"]
+        ratio = r["router"] / r["floor"]
+        rows.append(("respx router within 2x of the bare respx floor", f"{ratio:.2f}x", ratio <= 2))
+    if not rows:
+        return []
+    lines = ["## Targets (issue 5)", "", "| target | this run | met |", "| --- | ---: | :---: |"]
+    lines += [f"| {name} | {value} | {'yes' if met else 'no'} |" for name, value, met in rows]
+    return [*lines, ""]

@@ -131,7 +131,9 @@ def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
     error = next(iter(validator_cls(raw).iter_errors()), None)
     if error is not None:
         pointer = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in error.path)
-        raise ContractError(name, pointer if error.path else "", error.message)
+        # The validator's message trails a multi-line dump of the schema; its first line says it.
+        message = (error.message.splitlines() or ["invalid"])[0]
+        raise ContractError(name, pointer if error.path else "", message)
     resolved = _Resolver(raw, base).resolve()
     return Contract(source=name, raw=raw, resolved=resolved, path=base)
 

@@ -22,8 +22,8 @@ HEADERS = (("Authorization", "Bearer bench.token.value"),)
 
 
 def prism_command() -> list[str] | None:
-    """$AUTHSVC_PRISM_BIN, `prism` on PATH, a local install under /work/prism, or None."""
-    configured = os.environ.get("AUTHSVC_PRISM_BIN")
+    """$AUTHSVC_TEST_PRISM_BIN, `prism` on PATH, a local install under /work/prism, or None."""
+    configured = os.environ.get("AUTHSVC_TEST_PRISM_BIN")
     if configured:
         return [configured]
     if found := shutil.which("prism"):

@@ -10,16 +10,20 @@ import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.config import Settings, load_settings
 from app.errors import ConfigError
+
+if TYPE_CHECKING:  # pydantic-settings costs ~0.2 s to import; `authsvc mock` never needs it
+    from app.config import Settings
 
 API_BASE_PATH = "/auth/api/v1"
 logger = logging.getLogger("authsvc")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from app.config import load_settings
+
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None) is not None:
         overrides["data_dir"] = Path(args.data_dir)

@@ -72,3 +72,18 @@ def test_loader__invalid_contract_names_file_and_pointer(
     assert str(error.value).startswith(f"{path}: {pointer}")
     assert "\n" not in str(error.value)
     assert re.search(r"broken\.yaml", str(error.value))
+
+
+def test_loader__remembers_valid_contracts_but_never_an_edited_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    document = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {}}
+    path = tmp_path / "contract.yaml"
+    path.write_text(yaml.safe_dump(document))
+    load_contract(path)
+    assert len(list((tmp_path / "cache" / "authsvc" / "valid-contracts").iterdir())) == 1
+    del document["info"]["title"]
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ContractError):
+        load_contract(path)

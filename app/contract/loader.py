@@ -7,7 +7,9 @@ consume the `Contract` it returns, so a contract that loads here is one every pa
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,7 +18,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 OPENAPI_DIR = Path(__file__).resolve().parents[2] / "openapi"
@@ -121,21 +122,54 @@ def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
         raw = _read_document(base)
     if not isinstance(raw, dict):
         raise ContractError(name, "", "the document is not a mapping")
+    _validate(raw, name)
+    resolved = _Resolver(raw, base).resolve()
+    return Contract(source=name, raw=raw, resolved=resolved, path=base)
+
+
+def _validate(raw: dict[str, Any], name: str) -> None:
+    """Validate as the version the document declares; remember documents already found valid.
+
+    openapi-spec-validator costs about 0.3 s to import and tens of ms to run, most of a mock's
+    startup. A valid verdict is kept in the user's cache directory, keyed by the document's content
+    and the validator's version, so an unchanged contract is validated once, not on every start.
+    """
     version = str(raw.get("openapi", ""))
-    if version.startswith("3.1"):
-        validator_cls: Any = OpenAPIV31SpecValidator
-    elif version.startswith("3.0"):
-        validator_cls = OpenAPIV30SpecValidator
-    else:
+    if not version.startswith(("3.0", "3.1")):
         raise ContractError(name, "/openapi", f"unsupported OpenAPI version {version!r}")
+    marker = _verdict_marker(raw)
+    if marker is not None and marker.exists():
+        return
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+
+    validator_cls: Any = (
+        OpenAPIV31SpecValidator if version.startswith("3.1") else OpenAPIV30SpecValidator
+    )
     error = next(iter(validator_cls(raw).iter_errors()), None)
     if error is not None:
         pointer = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in error.path)
         # The validator's message trails a multi-line dump of the schema; its first line says it.
         message = (error.message.splitlines() or ["invalid"])[0]
         raise ContractError(name, pointer if error.path else "", message)
-    resolved = _Resolver(raw, base).resolve()
-    return Contract(source=name, raw=raw, resolved=resolved, path=base)
+    if marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass  # a read-only home only costs the next start its validation
+
+
+def _verdict_marker(raw: dict[str, Any]) -> Path | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        validator_version = version("openapi-spec-validator")
+    except PackageNotFoundError:
+        return None
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    content = json.dumps(raw, sort_keys=True, default=str).encode()
+    digest = hashlib.sha256(validator_version.encode() + b"\0" + content).hexdigest()
+    return Path(cache_home) / "authsvc" / "valid-contracts" / digest
 
 
 def _read_document(path: Path) -> Any:

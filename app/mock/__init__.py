@@ -4,10 +4,32 @@
 ASGI and `mock_router` answers httpx calls in-process through respx.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from app.mock.engine import MockEngine
 from app.mock.model import MockOptions, MockRequest, MockResponse, Violation
-from app.mock.router import mock_router
-from app.mock.server import MockApp, create_app
+
+if TYPE_CHECKING:
+    from app.mock.router import mock_router
+    from app.mock.server import MockApp, create_app
+
+# The adapters are imported on first use: the server never needs respx, a respx user never needs
+# the ASGI server, and `authsvc mock` starts faster without either.
+_LAZY = {
+    "mock_router": "app.mock.router",
+    "MockApp": "app.mock.server",
+    "create_app": "app.mock.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'app.mock' has no attribute {name!r}")
+
 
 __all__ = [
     "MockApp",

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
+if TYPE_CHECKING:  # PyJWT + cryptography are imported only by a mock started with --verify-jwt
+    import jwt
 
 DEFAULT_ALGORITHMS = ("RS256", "ES256")
 
@@ -53,6 +54,8 @@ class JwtVerifier:
 
     def verify(self, token: str, path_params: Mapping[str, str]) -> Mapping[str, Any]:
         """The token's claims, or TokenRejected with the status a real service would give."""
+        import jwt
+
         try:
             key: Any = self._signing_key(token)
             claims: dict[str, Any] = jwt.decode(
@@ -72,6 +75,8 @@ class JwtVerifier:
         if self.public_key is not None:
             return self.public_key
         if self._jwks is None:
+            import jwt
+
             self._jwks = jwt.PyJWKClient(str(self.jwks_url), cache_keys=True)
         return self._jwks.get_signing_key_from_jwt(token).key
 

@@ -11,15 +11,15 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from app.contract import Contract, ContractError, load_contract
 from app.mock.engine import MockEngine
 from app.mock.model import MockOptions, MockRequest, MockResponse
-from app.mock.proxy import forward
+
+if TYPE_CHECKING:
+    import httpx
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -42,7 +42,7 @@ class MockApp:
         self.engine = MockEngine(contract, self.options)
         self.proxy = proxy
         self._watch = watch and contract.path is not None
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None  # only with --proxy
         self._watcher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -56,6 +56,10 @@ class MockApp:
     async def respond(self, request: MockRequest) -> MockResponse:
         """The engine's answer (or the upstream's, when proxying), after its delay."""
         if self.proxy:
+            import httpx  # only a proxying mock pays for the HTTP client
+
+            from app.mock.proxy import forward
+
             self._client = self._client or httpx.AsyncClient(timeout=30.0)
             response = await forward(
                 self._client, self.proxy, self.engine, request, errors=self.options.errors

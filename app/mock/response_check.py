@@ -20,6 +20,9 @@ from app.mock.negotiation import find_response
 from app.mock.params import ParameterValidator
 from app.mock.schemas import make_validator, strip_properties, to_json_schema, violations
 
+_MEMO_MAX_BODY = 4096
+_MEMO_MAX_ENTRIES = 256
+
 
 class ResponseChecker:
     """The responses of one operation, with schema validators compiled on first use."""
@@ -29,6 +32,8 @@ class ResponseChecker:
         self._is_31 = is_31
         self._validators: dict[tuple[str, str], tuple[Any, Validator]] = {}
         self._header_validators: dict[str, ParameterValidator] = {}
+        # Static mode sends the same few answers again and again; their verdict never changes.
+        self._verdicts: dict[tuple[Any, ...], tuple[Violation, ...]] = {}
 
     @cached_property
     def codes(self) -> str:
@@ -59,6 +64,20 @@ class ResponseChecker:
         self, status: int, headers: Mapping[str, str], body: bytes, *, has_body: bool = True
     ) -> list[Violation]:
         """Violations of this response; `headers` are keyed in lower case."""
+        if len(body) > _MEMO_MAX_BODY:
+            return self._check(status, headers, body, has_body=has_body)
+        memo_key = (status, tuple(sorted(headers.items())), body, has_body)
+        verdict = self._verdicts.get(memo_key)
+        if verdict is None:
+            if len(self._verdicts) >= _MEMO_MAX_ENTRIES:
+                self._verdicts.clear()
+            verdict = tuple(self._check(status, headers, body, has_body=has_body))
+            self._verdicts[memo_key] = verdict
+        return list(verdict)
+
+    def _check(
+        self, status: int, headers: Mapping[str, str], body: bytes, *, has_body: bool
+    ) -> list[Violation]:
         key = self.response_key(status)
         if key is None or (find_response(self._responses, status) is None and key != "default"):
             severity = "Error" if 200 <= status < 300 else "Warning"

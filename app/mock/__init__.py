@@ -9,16 +9,21 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from app.mock.engine import MockEngine
-from app.mock.model import MockOptions, MockRequest, MockResponse, Violation
-
 if TYPE_CHECKING:
+    from app.mock.engine import MockEngine
+    from app.mock.model import MockOptions, MockRequest, MockResponse, Violation
     from app.mock.router import mock_router
     from app.mock.server import MockApp, create_app
 
-# The adapters are imported on first use: the server never needs respx, a respx user never needs
-# the ASGI server, and `authsvc mock` starts faster without either.
+# Everything is imported on first use: the server never needs respx, a respx user never needs the
+# ASGI server, `authsvc mock` starts faster without either, and the pytest plugin (loaded before
+# coverage starts) must not pull the engine in early.
 _LAZY = {
+    "MockEngine": "app.mock.engine",
+    "MockOptions": "app.mock.model",
+    "MockRequest": "app.mock.model",
+    "MockResponse": "app.mock.model",
+    "Violation": "app.mock.model",
     "mock_router": "app.mock.router",
     "MockApp": "app.mock.server",
     "create_app": "app.mock.server",

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import respx
 
-from app.contract import Contract, default_contract_path
+if TYPE_CHECKING:  # pytest loads this plugin before coverage starts: import the project lazily
+    import respx
+
+    from app.contract import Contract
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,5 +54,7 @@ def authsvc_mock(
 ) -> respx.MockRouter:
     """The mock of `authsvc_mock_spec` (or the Auth Service contract), started for this test."""
     configured = str(request.config.getini("authsvc_mock_spec") or "")
+    from app.contract import default_contract_path
+
     spec = Path(request.config.rootpath, configured) if configured else default_contract_path()
     return contract_mock(spec)

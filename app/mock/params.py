@@ -19,6 +19,7 @@ from app.mock.model import MockRequest, Violation
 from app.mock.schemas import make_validator, to_json_schema, violations
 
 _LOCATIONS = ("header", "query", "path", "cookie")
+_MEMO_MAX_ENTRIES = 1024
 _DEFAULT_STYLE = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}
 _INT = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -37,6 +38,7 @@ class ParameterValidator:
                 self._specs[param["in"]].append(param)
         self._schemas: dict[str, dict[str, Any]] = {}
         self._validators: dict[str, Validator] = {}
+        self._verdicts: dict[tuple[str, frozenset[tuple[str, Any]]], tuple[Violation, ...]] = {}
         for loc, specs in self._specs.items():
             if not specs:
                 continue
@@ -85,9 +87,24 @@ class ParameterValidator:
                             "Warning",
                         )
                     )
-            found += violations(self._validators[loc], values, prefix=loc, context=self._context)
+            found += self._violations(loc, values)
             found += deprecated
         return found
+
+    def _violations(self, loc: str, values: dict[str, Any]) -> list[Violation]:
+        # Clients repeat the same IDs and filters; the verdict on the same values never changes.
+        try:
+            key = (loc, frozenset(values.items()))
+            hash(key)
+        except TypeError:  # a list or object value: validate every time
+            return violations(self._validators[loc], values, prefix=loc, context=self._context)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= _MEMO_MAX_ENTRIES:
+                self._verdicts.clear()
+            found = violations(self._validators[loc], values, prefix=loc, context=self._context)
+            verdict = self._verdicts[key] = tuple(found)
+        return list(verdict)
 
 
 def _param_schema(param: Mapping[str, Any]) -> Any:

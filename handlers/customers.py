@@ -17,8 +17,11 @@ async def resend_invite(
     """POST /customers/{customerID}/users/{userID}/resend-invite."""
     principal: Principal = token_info["principal"]
     await services.within_deadline(
-        lambda: services.invites.resend_invite(
-            principal=principal, customer_id=uuid.UUID(customer_id), user_id=uuid.UUID(user_id)
+        lambda deadline: services.invites.resend_invite(
+            principal=principal,
+            customer_id=uuid.UUID(customer_id),
+            user_id=uuid.UUID(user_id),
+            deadline=deadline,
         )
     )
     return RESEND_OK, 200

@@ -9,7 +9,9 @@ from app.services.container import Services
 async def healthz(*, services: Services) -> tuple[dict[str, str], int]:
     """GET /healthz: 200 when the database answers within the deadline, 503 otherwise."""
     try:
-        reachable = await services.within_deadline(services.health.database_reachable)
+        reachable = await services.within_deadline(
+            lambda _deadline: services.health.database_reachable()
+        )
     except ServiceUnavailable:
         reachable = False
     if reachable:

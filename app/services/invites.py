@@ -77,12 +77,22 @@ class InviteService:
     settings: Settings
 
     def resend_invite(
-        self, *, principal: Principal, customer_id: uuid.UUID, user_id: uuid.UUID
+        self,
+        *,
+        principal: Principal,
+        customer_id: uuid.UUID,
+        user_id: uuid.UUID,
+        deadline: float | None = None,
     ) -> None:
-        """Revoke pending invites, issue a new one and queue its mail, atomically; or raise why not."""
+        """Revoke pending invites, issue a new one and queue its mail, atomically; or raise why not.
+
+        Nothing commits after `deadline` (monotonic), when the client has already had its 500.
+        """
         try:
             run_in_transaction(
-                self.sessions, lambda s: self._resend(s, principal, customer_id, user_id)
+                self.sessions,
+                lambda s: self._resend(s, principal, customer_id, user_id),
+                deadline=deadline,
             )
         except AuthServiceError as refused:
             record_event_now(

@@ -11,6 +11,8 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.errors import ServiceUnavailable
+
 logger = logging.getLogger("authsvc.transactions")
 T = TypeVar("T")
 
@@ -31,16 +33,32 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def run_in_transaction(
-    sessions: sessionmaker[Session], work: Callable[[Session], T], *, attempts: int = 4
+    sessions: sessionmaker[Session],
+    work: Callable[[Session], T],
+    *,
+    attempts: int = 4,
+    deadline: float | None = None,
 ) -> T:
-    """Commit `work(session)` atomically; retry transient conflicts with a short jittered pause."""
+    """Commit `work(session)` atomically; retry transient conflicts with a short jittered pause.
+
+    `deadline` (a `time.monotonic()` value) is the moment the client was told 500: work that
+    finishes later is rolled back, so a request answered as failed never takes effect.
+    """
     for attempt in range(1, attempts + 1):
+        _check(deadline)
         try:
             with sessions.begin() as session:
-                return work(session)
+                result = work(session)
+                _check(deadline)  # an exception here rolls the transaction back
+                return result
         except DBAPIError as exc:
             if attempt == attempts or not is_transient(exc):
                 raise
             logger.info("transient conflict (%s); retrying", type(exc).__name__)
             time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
     raise AssertionError("unreachable")
+
+
+def _check(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise ServiceUnavailable()

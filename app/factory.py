@@ -119,7 +119,8 @@ def create_app(
             yield
         finally:
             if worker is not None:
-                worker.stop()
+                # Waits for the message being sent (bounded by the SMTP timeout): off the loop.
+                await anyio.to_thread.run_sync(worker.stop)
             services.health.engine.dispose()
 
     app = AsyncApp(__name__, lifespan=lifespan)

@@ -20,7 +20,13 @@ _FORM = "application/x-www-form-urlencoded"
 class BodyValidator:
     """The request body of one operation (or its absence), compiled once."""
 
-    def __init__(self, request_body: Mapping[str, Any] | None, *, is_31: bool) -> None:
+    def __init__(
+        self,
+        request_body: Mapping[str, Any] | None,
+        *,
+        is_31: bool,
+        root: Mapping[str, Any] | None = None,
+    ) -> None:
         self._spec = request_body
         self._contents: dict[str, Any] = dict((request_body or {}).get("content") or {})
         self._schemas: dict[str, Any] = {}
@@ -31,7 +37,7 @@ class BodyValidator:
                     strip_properties(content["schema"], "readOnly"), is_31=is_31
                 )
                 self._schemas[media_type] = schema
-                self._validators[media_type] = make_validator(schema, is_31=is_31)
+                self._validators[media_type] = make_validator(schema, is_31=is_31, root=root)
 
     def validate(self, request: MockRequest) -> list[Violation]:
         if not request.body:

@@ -29,7 +29,12 @@ class ParameterValidator:
     """The parameters of one operation, compiled once per location."""
 
     def __init__(
-        self, parameters: Sequence[Mapping[str, Any]], *, is_31: bool, context: str = "Request"
+        self,
+        parameters: Sequence[Mapping[str, Any]],
+        *,
+        is_31: bool,
+        context: str = "Request",
+        root: Mapping[str, Any] | None = None,
     ) -> None:
         self._context = context
         self._specs: dict[str, list[Mapping[str, Any]]] = {loc: [] for loc in _LOCATIONS}
@@ -50,7 +55,7 @@ class ParameterValidator:
                 "required": [p["name"].lower() for p in specs if p.get("required")],
             }
             self._schemas[loc] = schema
-            self._validators[loc] = make_validator(schema, is_31=is_31)
+            self._validators[loc] = make_validator(schema, is_31=is_31, root=root)
 
     def validate(self, request: MockRequest, raw_path_params: Mapping[str, str]) -> list[Violation]:
         """Header, query, then path violations (Prism's order), cookies last."""

@@ -57,7 +57,7 @@ class Renderer:
             if value is NO_EXAMPLE and isinstance(schema, Mapping):
                 if dynamic:
                     converted = to_json_schema(schema, is_31=self._is_31)
-                    validator = make_validator(converted, is_31=self._is_31)
+                    validator = make_validator(converted, is_31=self._is_31, root=self._root)
                     value = generate(converted, validator, seed=seed, root=self._root)
                 else:
                     value = sample(schema, self._root)

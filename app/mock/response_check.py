@@ -27,9 +27,12 @@ _MEMO_MAX_ENTRIES = 256
 class ResponseChecker:
     """The responses of one operation, with schema validators compiled on first use."""
 
-    def __init__(self, operation: Operation, *, is_31: bool) -> None:
+    def __init__(
+        self, operation: Operation, *, is_31: bool, root: Mapping[str, Any] | None = None
+    ) -> None:
         self._responses: Mapping[str, Any] = operation.responses
         self._is_31 = is_31
+        self._root = root
         self._validators: dict[tuple[str, str], tuple[Any, Validator]] = {}
         self._header_validators: dict[str, ParameterValidator] = {}
         # Static mode sends the same few answers again and again; their verdict never changes.
@@ -49,7 +52,10 @@ class ResponseChecker:
             schema = to_json_schema(
                 strip_properties(content["schema"], "writeOnly"), is_31=self._is_31
             )
-            self._validators[key, media_type] = (schema, make_validator(schema, is_31=self._is_31))
+            self._validators[key, media_type] = (
+                schema,
+                make_validator(schema, is_31=self._is_31, root=self._root),
+            )
         return self._validators[key, media_type]
 
     def response_key(self, status: int) -> str | None:
@@ -133,7 +139,7 @@ class ResponseChecker:
                 if name.lower() != "content-type"
             ]
             self._header_validators[key] = ParameterValidator(
-                specs, is_31=self._is_31, context="Response"
+                specs, is_31=self._is_31, context="Response", root=self._root
             )
         return self._header_validators[key].validate_sources(
             {"header": {k.lower(): [v] for k, v in headers.items()}}

@@ -88,10 +88,25 @@ def strip_properties(schema: Any, flag: str) -> Any:
     return out
 
 
-def make_validator(schema: Any, *, is_31: bool) -> Validator:
-    """A format-checking validator for an already converted schema."""
+def make_validator(schema: Any, *, is_31: bool, root: Mapping[str, Any] | None = None) -> Validator:
+    """A format-checking validator for an already converted schema.
+
+    A recursive schema keeps a `$ref` into the contract (the loader cannot inline a cycle), so
+    the contract's top-level members are laid beside the schema: `#/components/...` then resolves
+    inside the compiled document. They are not JSON Schema keywords, so nothing else changes.
+    """
+    if root is not None and isinstance(schema, Mapping) and _has_ref(schema):
+        schema = {**{k: v for k, v in root.items() if k not in schema}, **schema}
     cls: Any = Draft202012Validator if is_31 else Draft7Validator
     return cls(schema, format_checker=_FORMATS)  # type: ignore[no-any-return]
+
+
+def _has_ref(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        return "$ref" in node or any(_has_ref(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_ref(v) for v in node)
+    return False
 
 
 def violations(

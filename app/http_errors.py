@@ -44,11 +44,16 @@ logger = logging.getLogger("authsvc.errors")
 JSON = "application/json"
 
 
-def render(error: AuthServiceError, extra_headers: dict[str, str] | None = None) -> Response:
-    """One documented envelope, as `application/json`."""
-    headers = {**error.headers(), **(extra_headers or {})}
-    body = json.dumps(error.body(), separators=(",", ":")).encode()
-    return Response(body, status_code=error.status, headers=headers, media_type=JSON)
+def envelope(error: AuthServiceError) -> bytes:
+    """The documented body of `error`, serialised."""
+    return json.dumps(error.body(), separators=(",", ":")).encode()
+
+
+def render(error: AuthServiceError) -> Response:
+    """One documented envelope, as `application/json` (for code that answers outside Connexion)."""
+    return Response(
+        envelope(error), status_code=error.status, headers=error.headers(), media_type=JSON
+    )
 
 
 def translate(exc: BaseException) -> AuthServiceError:
@@ -100,7 +105,7 @@ def _handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         logger.error("response did not conform to the contract: %s", exc.detail)
     return ConnexionResponse(
         status_code=error.status,
-        body=json.dumps(error.body(), separators=(",", ":")).encode(),
+        body=envelope(error),
         headers=error.headers(),
         content_type=JSON,
     )

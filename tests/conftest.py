@@ -21,6 +21,7 @@ from app.demo import seed_demo_data
 from app.factory import build_services, create_app
 from app.services.container import Services
 from tests import databases
+from tests.mail.support import SmtpServer, free_port
 
 # pytester (the mock's pytest-plugin tests) must be enabled from the top-level conftest.
 pytest_plugins = ["pytester"]
@@ -101,6 +102,15 @@ def demo(settings: Settings, services: Services) -> dict[str, Any]:
 @pytest.fixture
 def app(settings: Settings, services: Services) -> AsyncApp:
     return create_app(settings, services=services)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port; stop()/start() simulate an outage."""
+    server = SmtpServer(port=free_port())
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

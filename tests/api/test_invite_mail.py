@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,17 +19,14 @@ from app.db.types import utcnow
 from app.mail.transport import build_transport
 from app.mail.worker import OutboxWorker
 from app.services.container import Services
-from tests.mail.support import SmtpServer, free_port
+from tests.mail.support import SmtpServer
 
 LINK = re.compile(r"https://app\.example\.test/invite/([A-Za-z0-9_\-]+)")
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(port=free_port())
-    server.start()
-    yield server
-    server.stop()
+def smtp(smtp_server: SmtpServer) -> SmtpServer:
+    return smtp_server
 
 
 @pytest.fixture

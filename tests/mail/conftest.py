@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from app.config import Settings
-from tests.mail.support import SmtpServer, free_port, make_settings
+from tests.mail.support import SmtpServer, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -48,14 +47,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer(port=free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

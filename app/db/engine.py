@@ -132,10 +132,14 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def write_engine(engine: Engine) -> Engine:
+    """The same engine, whose transactions take SQLite's write lock up front (`BEGIN IMMEDIATE`)."""
+    return engine.execution_options(**{SQLITE_IMMEDIATE: True})
+
+
 def make_session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
     """Sessions that never expire loaded objects on commit; `write=True` takes SQLite's lock early."""
-    bind = engine.execution_options(**{SQLITE_IMMEDIATE: True}) if write else engine
-    return sessionmaker(bind=bind, expire_on_commit=False)
+    return sessionmaker(bind=write_engine(engine) if write else engine, expire_on_commit=False)
 
 
 def ping(engine: Engine) -> bool:

@@ -124,3 +124,12 @@ class AuditEvent(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     outcome: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# The same tables for Core statements on the hot path, where rows are written or read without an
+# ORM identity (`Model.__table__` is this Table at runtime, but mypy sees only a FromClause).
+customers_table = Base.metadata.tables[Customer.__tablename__]
+users_table = Base.metadata.tables[User.__tablename__]
+invitations_table = Base.metadata.tables[Invitation.__tablename__]
+outbox_table = Base.metadata.tables[OutboxMessage.__tablename__]
+audit_events_table = Base.metadata.tables[AuditEvent.__tablename__]

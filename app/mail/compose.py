@@ -11,7 +11,6 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from app.config import Settings
-from app.db.models import Customer, User
 
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x85\u2028\u2029]+")
 
@@ -50,19 +49,19 @@ def one_line(value: str) -> str:
 def compose_invite(
     *,
     settings: Settings,
-    user: User,
-    customer: Customer,
+    first_name: str,
+    customer_name: str,
     token: str,
     expires_at: datetime,
 ) -> ComposedMail:
-    """The invite for `user` to join `customer`, carrying the accept link with `token`."""
+    """The invite for a user (`first_name`) to join `customer_name`, with the link for `token`."""
     if expires_at.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
-    customer_name = one_line(customer.name)
+    customer_name = one_line(customer_name)
     subject = f"You're invited to join {customer_name}"
     context = {
         "subject": subject,
-        "first_name": one_line(user.first_name or ""),
+        "first_name": one_line(first_name),
         "customer_name": customer_name,
         "accept_url": accept_url(settings, token),
         "expires_at": expires_at.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),

@@ -6,15 +6,18 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, insert
 
-from app.db.models import AuditEvent
+from app.db.models import audit_events_table
+from app.db.types import utcnow
 
 logger = logging.getLogger("authsvc.audit")
 
+_INSERT_EVENT = insert(audit_events_table)  # built once, like every statement on the hot path
+
 
 def record_event(
-    session: Session,
+    connection: Connection,
     *,
     actor: str,
     action: str,
@@ -24,23 +27,26 @@ def record_event(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Add an audit event to the caller's transaction."""
-    session.add(
-        AuditEvent(
-            actor=actor,
-            action=action,
-            outcome=outcome,
-            customer_id=customer_id,
-            user_id=user_id,
-            detail=detail or {},
-        )
+    connection.execute(
+        _INSERT_EVENT,
+        {
+            "id": uuid.uuid4(),
+            "occurred_at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "outcome": outcome,
+            "customer_id": customer_id,
+            "user_id": user_id,
+            "detail": detail or {},
+        },
     )
 
 
-def record_event_now(sessions: sessionmaker[Session], **event: Any) -> None:
+def record_event_now(engine: Engine, **event: Any) -> None:
     """Record a refused attempt in its own transaction; an audit failure never changes the answer."""
     try:
-        with sessions.begin() as session:
-            record_event(session, **event)
+        with engine.begin() as connection:
+            record_event(connection, **event)
     except Exception:
         logger.warning(
             "could not record audit event %s/%s", event.get("action"), event.get("outcome")

@@ -6,15 +6,23 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from contextlib import AbstractContextManager
+from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import ServiceUnavailable
 
 logger = logging.getLogger("authsvc.transactions")
 T = TypeVar("T")
+Unit = TypeVar("Unit", covariant=True)
+
+
+class Transactional(Protocol[Unit]):
+    """Anything whose `begin()` opens a transaction: a sessionmaker (ORM) or an Engine (Core)."""
+
+    def begin(self) -> AbstractContextManager[Unit]: ...
+
 
 # PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
@@ -33,13 +41,13 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def run_in_transaction(
-    sessions: sessionmaker[Session],
-    work: Callable[[Session], T],
+    transactions: Transactional[Unit],
+    work: Callable[[Unit], T],
     *,
     attempts: int = 4,
     deadline: float | None = None,
 ) -> T:
-    """Commit `work(session)` atomically; retry transient conflicts with a short jittered pause.
+    """Commit `work(session or connection)` atomically; retry transient conflicts with a short jittered pause.
 
     `deadline` (a `time.monotonic()` value) is the moment the client was told 500: work that
     finishes later is rolled back, so a request answered as failed never takes effect.
@@ -47,8 +55,8 @@ def run_in_transaction(
     for attempt in range(1, attempts + 1):
         _check(deadline)
         try:
-            with sessions.begin() as session:
-                result = work(session)
+            with transactions.begin() as unit:
+                result = work(unit)
                 _check(deadline)  # an exception here rolls the transaction back
                 return result
         except DBAPIError as exc:

@@ -20,7 +20,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import Engine, select
 
 from app.config import Settings
-from app.db.engine import make_session_factory
+from app.db.engine import make_session_factory, write_engine
 from app.db.models import Customer, OutboxMessage, User
 from app.db.types import utcnow
 from app.mail.compose import compose_invite
@@ -165,22 +165,25 @@ def seed_customer_user(
 def enqueue_invites(engine: Engine, settings: Settings, count: int) -> list[str]:
     """`count` invites committed to the outbox (one transaction); their Message-IDs."""
     customer_id, user_id = seed_customer_user(engine)
-    with make_session_factory(engine, write=True).begin() as session:
+    with make_session_factory(engine).begin() as session:
         customer = session.get_one(Customer, customer_id)
         user = session.get_one(User, user_id)
-        rows = []
+    message_ids = []
+    with write_engine(engine).begin() as connection:
         for number in range(count):
             mail = compose_invite(
                 settings=settings,
-                user=user,
-                customer=customer,
+                first_name=user.first_name,
+                customer_name=customer.name,
                 token=f"tok-{number}-secret",
                 expires_at=utcnow() + dt.timedelta(days=7),
             )
-            rows.append(
-                enqueue(session, kind="invite", recipient=user.email, mail=mail, settings=settings)
+            message_ids.append(
+                enqueue(
+                    connection, kind="invite", recipient=user.email, mail=mail, settings=settings
+                )
             )
-        return [row.message_id for row in rows]
+    return message_ids
 
 
 def outbox_rows(engine: Engine) -> list[OutboxMessage]:

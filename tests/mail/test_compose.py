@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from app.db.models import Customer, User
 from app.mail.compose import ComposedMail, accept_url, compose_invite, one_line
 from tests.mail.support import make_settings
 
@@ -19,8 +18,8 @@ def _compose(
 ) -> ComposedMail:
     return compose_invite(
         settings=make_settings(tmp_path),
-        user=User(email="ada@example.test", first_name=first, last_name="Lovelace"),
-        customer=Customer(name=customer),
+        first_name=first,
+        customer_name=customer,
         token=token,
         expires_at=EXPIRES,
     )
@@ -95,8 +94,8 @@ def test_compose_invite__expiry_shown_in_utc(tmp_path: Path) -> None:
     paris = timezone(timedelta(hours=1))
     mail = compose_invite(
         settings=make_settings(tmp_path),
-        user=User(email="a@example.test", first_name="Ada"),
-        customer=Customer(name="Acme"),
+        first_name="Ada",
+        customer_name="Acme",
         token="t",
         expires_at=datetime(2030, 1, 7, 13, 30, tzinfo=paris),
     )
@@ -107,8 +106,8 @@ def test_compose_invite__naive_expiry__refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         compose_invite(
             settings=make_settings(tmp_path),
-            user=User(email="a@example.test", first_name="Ada"),
-            customer=Customer(name="Acme"),
+            first_name="Ada",
+            customer_name="Acme",
             token="t",
             expires_at=datetime(2030, 1, 7),  # naive: the point of the test
         )

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from app.db.engine import make_session_factory
+from app.db.engine import write_engine
 from app.db.models import OutboxStatus
 from app.mail.compose import ComposedMail
 from app.mail.outbox import enqueue, message_id_domain, new_message_id
@@ -20,11 +19,10 @@ MAIL = ComposedMail(subject="Hello", text="text body", html="<p>html body</p>")
 
 def test_enqueue__committed_with_the_callers_transaction(engine: Engine, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    with make_session_factory(engine, write=True).begin() as session:
-        row = enqueue(
-            session, kind="invite", recipient="ada@example.test", mail=MAIL, settings=settings
+    with write_engine(engine).begin() as connection:
+        message_id = enqueue(
+            connection, kind="invite", recipient="ada@example.test", mail=MAIL, settings=settings
         )
-        message_id = row.message_id
 
     [stored] = outbox_rows(engine)
     assert (stored.message_id, stored.kind, stored.recipient) == (
@@ -40,20 +38,23 @@ def test_enqueue__committed_with_the_callers_transaction(engine: Engine, tmp_pat
 
 def test_enqueue__rolled_back_with_the_callers_transaction(engine: Engine, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    with make_session_factory(engine, write=True)() as session:
-        enqueue(session, kind="invite", recipient="ada@example.test", mail=MAIL, settings=settings)
-        session.flush()
-        session.rollback()
+    with write_engine(engine).begin() as connection:
+        enqueue(
+            connection, kind="invite", recipient="ada@example.test", mail=MAIL, settings=settings
+        )
+        connection.get_transaction().rollback()  # type: ignore[union-attr]
 
     assert outbox_rows(engine) == []
 
 
 def test_enqueue__never_commits_itself(engine: Engine, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    with make_session_factory(engine, write=True)() as session:
-        enqueue(session, kind="invite", recipient="ada@example.test", mail=MAIL, settings=settings)
-        assert session.new  # added to the session, nothing more
-        session.close()  # the caller walks away without committing
+    with write_engine(engine).connect() as connection:
+        enqueue(
+            connection, kind="invite", recipient="ada@example.test", mail=MAIL, settings=settings
+        )
+        assert connection.in_transaction()  # written in the caller's transaction, nothing more
+        # the caller walks away without committing
 
     assert outbox_rows(engine) == []
 
@@ -83,10 +84,11 @@ def test_new_message_id__shape_and_uniqueness() -> None:
     ["ada@example.test\r\nBcc: eve@example.test", "not-an-address", " ada@example.test"],
     ids=["header-injection", "no-at-sign", "padded"],
 )
-def test_enqueue__bad_recipient__refused(recipient: str, tmp_path: Path) -> None:
-    session = Session()  # never touched: the address is refused before anything is added
-    with pytest.raises(ValueError, match="single e-mail address"):
-        enqueue(
-            session, kind="invite", recipient=recipient, mail=MAIL, settings=make_settings(tmp_path)
-        )
-    assert not session.new
+def test_enqueue__bad_recipient__refused(engine: Engine, recipient: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    with (
+        write_engine(engine).begin() as connection,
+        pytest.raises(ValueError, match="single e-mail address"),
+    ):
+        enqueue(connection, kind="invite", recipient=recipient, mail=MAIL, settings=settings)
+    assert outbox_rows(engine) == []  # refused before anything was written

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     jwks_refresh_cooldown_seconds: int = Field(default=30, ge=1)
     jwt_hs256_secret: SecretStr | None = None
     jwt_max_token_bytes: int = Field(default=8192, ge=256)
+    # How long a verified token is trusted without checking its signature again (0: never).
+    jwt_verified_cache_seconds: int = Field(default=60, ge=0, le=3600)
 
     invite_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     resend_limit: int = Field(default=5, ge=1)

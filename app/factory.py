@@ -86,6 +86,9 @@ def _bearer_handler(services: Services, *, may_block: bool) -> type[BearerSecuri
         return await anyio.to_thread.run_sync(bearer_info, token)
 
     chosen = bearer_info_in_thread if may_block else bearer_info
+    # Connexion inspects the bearer function twice per request (does it take `required_scopes`,
+    # `request`?); a precomputed signature makes each an attribute read, as for the handlers.
+    chosen.__signature__ = inspect.signature(chosen)  # type: ignore[union-attr]
 
     class ServiceBearerHandler(BearerSecurityHandler):  # type: ignore[misc]
         def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[[str], Any]:

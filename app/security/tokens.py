@@ -25,6 +25,7 @@ from app.errors import Unauthorized
 from app.security.jwk import KeySource, is_safe_kid
 from app.security.keys import DevKeys, build_key_source
 from app.security.principal import Principal, principal_from_claims
+from app.security.verified_tokens import VerifiedTokenCache
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,11 @@ class TokenVerifier:
         audience: str,
         leeway_seconds: int = 30,
         max_token_bytes: int = 8192,
+        verified: VerifiedTokenCache | None = None,
     ) -> None:
         self.keys = keys
+        # Not `verified or ...`: an empty cache has len() 0 and would read as false.
+        self.verified = VerifiedTokenCache(max_age_seconds=0) if verified is None else verified
         self._algorithms = frozenset(algorithms)
         if not self._algorithms or not self._algorithms <= SUPPORTED_ALGORITHMS:
             raise ValueError(f"algorithms must be among {', '.join(sorted(SUPPORTED_ALGORITHMS))}")
@@ -63,8 +67,13 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         """The caller a valid token names; `Unauthorized` for any problem with the token."""
+        digest = None
+        if self.verified.enabled and isinstance(token, str):
+            digest = self.verified.digest(token)
+            if (remembered := self.verified.get(digest)) is not None:
+                return remembered
         try:
-            return self._verify(token)
+            return self._verify(token, digest)
         except Unauthorized:
             raise
         except jwt.PyJWTError as exc:
@@ -79,7 +88,7 @@ class TokenVerifier:
         principal = self.verify(token)
         return {"sub": principal.subject, "principal": principal}
 
-    def _verify(self, token: str) -> Principal:
+    def _verify(self, token: str, digest: bytes | None) -> Principal:
         # Length in characters first: cheap, and for the ASCII-only tokens that can pass the shape
         # check below it equals the length in bytes.
         if not isinstance(token, str) or len(token) > self._max_token_bytes:
@@ -114,9 +123,19 @@ class TokenVerifier:
             options={"require": list(REQUIRED_CLAIMS), "enforce_minimum_key_length": True},
         )
         try:
-            return principal_from_claims(claims)
+            principal = principal_from_claims(claims)
         except Unauthorized:
             _reject("claims of the wrong type")
+        if digest is not None:
+            # PyJWT has checked `exp` (required) and `nbf` (when present) are numbers.
+            nbf = claims.get("nbf")
+            self.verified.put(
+                digest,
+                principal,
+                expires_at=float(claims["exp"]) + self._leeway,
+                not_before=float(nbf) - self._leeway if nbf is not None else float("-inf"),
+            )
+        return principal
 
 
 def build_token_verifier(settings: Settings) -> TokenVerifier:
@@ -128,6 +147,7 @@ def build_token_verifier(settings: Settings) -> TokenVerifier:
         audience=settings.jwt_audience,
         leeway_seconds=settings.jwt_leeway_seconds,
         max_token_bytes=settings.jwt_max_token_bytes,
+        verified=VerifiedTokenCache(max_age_seconds=settings.jwt_verified_cache_seconds),
     )
 
 

@@ -16,14 +16,38 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import OutboxMessage, OutboxStatus
+from app.db.models import OutboxMessage, OutboxStatus, outbox_table
 from app.db.types import utcnow
 from app.mail.transport import OutboundMail
 
 SessionFactory = sessionmaker[Session]
+
+# The per-message statements, as single conditional Core UPDATEs built once: each used to load the
+# row through the ORM and flush it back, several times the cost of the write itself.
+_RENEW = (
+    update(outbox_table)
+    .where(
+        outbox_table.c.id == bindparam("b_id"),
+        outbox_table.c.lease_owner == bindparam("b_owner"),
+        outbox_table.c.status == OutboxStatus.PENDING,
+    )
+    .values(leased_until=bindparam("b_until"))
+)
+_RECORD_SENT = (
+    update(outbox_table)
+    .where(outbox_table.c.id == bindparam("b_id"), outbox_table.c.status != OutboxStatus.SENT)
+    .values(
+        status=OutboxStatus.SENT,
+        sent_at=bindparam("b_now"),
+        attempts=outbox_table.c.attempts + 1,
+        leased_until=None,
+        body_text=None,
+        body_html=None,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,40 +99,30 @@ def claim_due(
         return [_snapshot(row) for row in rows]
 
 
-def renew_lease(
-    sessions: SessionFactory, *, message_id: uuid.UUID, owner: str, lease_seconds: float
-) -> bool:
+def renew_lease(engine: Engine, *, message_id: uuid.UUID, owner: str, lease_seconds: float) -> bool:
     """Extend `owner`'s lease just before sending; False if the row is no longer ours to send."""
     # Checking right before each send (not only at claim time) keeps a slow batch from sending a
-    # message whose lease expired meanwhile and which another worker may be sending too.
-    with sessions.begin() as session:
-        row = _locked(session, message_id, owner=owner)
-        if row is None:
-            return False
-        row.leased_until = utcnow() + timedelta(seconds=lease_seconds)
-        return True
+    # message whose lease expired meanwhile and which another worker may be sending too. One
+    # conditional UPDATE (it locks the row on PostgreSQL) does the check and the renewal.
+    with engine.begin() as connection:
+        renewed = connection.execute(
+            _RENEW,
+            {
+                "b_id": message_id,
+                "b_owner": owner,
+                "b_until": utcnow() + timedelta(seconds=lease_seconds),
+            },
+        )
+        return renewed.rowcount == 1
 
 
-def record_sent(sessions: SessionFactory, *, message_id: uuid.UUID) -> bool:
+def record_sent(engine: Engine, *, message_id: uuid.UUID) -> bool:
     """Mark the row SENT and scrub its bodies (they hold the invite token); False if it was."""
     # Not conditional on the lease: the server accepted the message, so SENT is simply true, and
     # recording it even after losing the lease stops the new owner from sending it again.
-    with sessions.begin() as session:
-        row = session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status != OutboxStatus.SENT)
-            .with_for_update()
-        ).one_or_none()
-        if row is None:
-            return False
-        now = utcnow()
-        row.status = OutboxStatus.SENT
-        row.sent_at = now
-        row.attempts += 1
-        row.leased_until = None
-        row.body_text = None
-        row.body_html = None
-        return True
+    with engine.begin() as connection:
+        recorded = connection.execute(_RECORD_SENT, {"b_id": message_id, "b_now": utcnow()})
+        return recorded.rowcount == 1
 
 
 def record_failure(

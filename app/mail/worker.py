@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.config import Settings
-from app.db.engine import create_db_engine, make_session_factory
+from app.db.engine import create_db_engine, make_session_factory, write_engine
 from app.mail import leases
 from app.mail.transport import DeliveryError, Transport, build_transport, describe_error
 
@@ -80,6 +80,7 @@ class OutboxWorker:
         owner: str | None = None,
     ) -> None:
         self._sessions = make_session_factory(engine, write=True)
+        self._engine = write_engine(engine)
         self._transport = transport
         self._settings = settings
         self.owner = owner or default_owner()
@@ -89,7 +90,7 @@ class OutboxWorker:
     def deliver_due(self) -> DeliveryReport:
         """One round: claim, send, settle. Database errors propagate; SMTP errors are recorded."""
         for message_id in sorted(self._unrecorded):
-            leases.record_sent(self._sessions, message_id=message_id)
+            leases.record_sent(self._engine, message_id=message_id)
             self._unrecorded.discard(message_id)
         settings = self._settings
         claimed = leases.claim_due(
@@ -106,7 +107,7 @@ class OutboxWorker:
     def _deliver(self, message: leases.ClaimedMessage, report: DeliveryReport) -> None:
         settings = self._settings
         if not leases.renew_lease(
-            self._sessions,
+            self._engine,
             message_id=message.id,
             owner=self.owner,
             lease_seconds=settings.outbox_lease_seconds,
@@ -123,7 +124,7 @@ class OutboxWorker:
                 error = safe_error_text(exc)
             else:
                 self._unrecorded.add(message.id)
-                leases.record_sent(self._sessions, message_id=message.id)
+                leases.record_sent(self._engine, message_id=message.id)
                 self._unrecorded.discard(message.id)
                 report.sent += 1
                 return

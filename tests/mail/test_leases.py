@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, update
 
-from app.db.engine import make_session_factory
+from app.db.engine import make_session_factory, write_engine
 from app.db.models import OutboxMessage, OutboxStatus
 from app.db.types import utcnow
 from app.mail import leases
@@ -125,7 +125,9 @@ def test_renew_lease__only_the_owner_of_a_pending_row(
     if values:
         _set(engine, message_id, **values)
 
-    ok = leases.renew_lease(_sessions(engine), message_id=claimed.id, owner=owner, lease_seconds=60)
+    ok = leases.renew_lease(
+        write_engine(engine), message_id=claimed.id, owner=owner, lease_seconds=60
+    )
 
     [row] = outbox_rows(engine)
     assert ok is renewed
@@ -137,8 +139,8 @@ def test_record_sent__scrubs_bodies_once(engine: Engine, tmp_path: Path) -> None
     enqueue_invites(engine, make_settings(tmp_path), 1)
     [claimed] = leases.claim_due(_sessions(engine), owner="w1", limit=1, lease_seconds=60)
 
-    first = leases.record_sent(_sessions(engine), message_id=claimed.id)
-    second = leases.record_sent(_sessions(engine), message_id=claimed.id)
+    first = leases.record_sent(write_engine(engine), message_id=claimed.id)
+    second = leases.record_sent(write_engine(engine), message_id=claimed.id)
 
     [row] = outbox_rows(engine)
     assert (first, second) == (True, False)

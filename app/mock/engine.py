@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.contract import Contract, Operation
@@ -35,6 +35,10 @@ from app.mock.routing import Router, param_name
 from app.mock.security import check_security
 
 _MAX_VIOLATIONS_HEADER = 8 * 1024 - 100
+_MAX_ANSWERS = 256  # per operation: (code, example, dynamic, Accept) combinations remembered
+
+# A rendered answer: status, headers, body, and the mock's verdict on it.
+_Answer = tuple[int, tuple[tuple[str, str], ...], bytes, tuple[Violation, ...]]
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class _Compiled:
     body: BodyValidator
     responses: ResponseChecker
     security: tuple[Mapping[str, Any], ...]
+    deprecated: bool
+    # Negotiation is a pure function of the preferences and Accept, and a static answer (no
+    # generator involved) of the negotiated response: both are remembered, bounded.
+    negotiated: dict[tuple[Any, ...], Negotiated] = field(default_factory=dict)
+    answers: dict[tuple[Any, ...], _Answer] = field(default_factory=dict)
 
 
 class MockEngine:
@@ -64,30 +73,26 @@ class MockEngine:
 
     def handle(self, request: MockRequest) -> MockResponse:
         """Answer one request as Prism would (plus the documented extensions)."""
-        cors = cors_headers(request) if self.options.cors else ()
-        if self.options.cors and (answer := preflight(request)) is not None:
-            return answer
+        cors: tuple[tuple[str, str], ...] = ()
+        if self.options.cors:
+            if request.method == "OPTIONS" and (answer := preflight(request)) is not None:
+                return answer
+            cors = cors_headers(request)
         delay = self.options.delay_ms
         try:
-            prefs = parse_preferences(request.headers.get("prefer"), request.query_params())
+            query = request.query_params()
+            prefs = parse_preferences(request.headers.get("prefer"), query)
             delay = prefs.delay_ms if prefs.delay_ms is not None else delay
-            response = self._answer(request, prefs)
+            status, headers, body, found = self._answer(request, prefs, query)
         except MockProblem as problem:
-            response = MockResponse(
-                problem.status,
-                (("content-type", "application/problem+json"), *problem.headers.items()),
-                problem.body(),
-            )
-        return MockResponse(
-            response.status,
-            (*cors, *response.headers),
-            response.body,
-            delay_ms=delay,
-            violations=response.violations,
-        )
+            status, body, found = problem.status, problem.body(), ()
+            headers = (("content-type", "application/problem+json"), *problem.headers.items())
+        return MockResponse(status, cors + headers, body, delay_ms=delay, violations=found)
 
-    def _answer(self, request: MockRequest, prefs: Preferences) -> MockResponse:
-        server = request.query_params().get("__server")
+    def _answer(
+        self, request: MockRequest, prefs: Preferences, query: Mapping[str, list[str]]
+    ) -> _Answer:
+        server = query.get("__server")
         match = self.router.match(request.method, request.path, server[0] if server else None)
         compiled = self._compile(match.operation)
         path_params = {param_name(k): v for k, v in match.raw_path_params.items()}
@@ -102,25 +107,28 @@ class MockEngine:
         dynamic = self.options.dynamic if prefs.dynamic is None else prefs.dynamic
         if any(v.severity == "Error" for v in inputs):
             chosen = self._for_invalid(compiled, inputs, prefs, outcome.status, outcome.tags)
+            status, headers, body, outputs = self._render(compiled, chosen, dynamic, prefs.seed)
         else:
-            chosen = for_valid_request(
-                compiled.operation.responses,
-                compiled.operation.method,
-                code=prefs.code,
-                example=prefs.example,
-                dynamic=dynamic,
-                accept=request.headers.get("accept"),
-            )
-        seed = prefs.seed if prefs.seed is not None else self.options.seed
-        status, headers, body, has_body = self._renderer.render(
-            compiled.responses, chosen, dynamic=dynamic, seed=seed
-        )
-        if compiled.operation.spec.get("deprecated"):
-            headers.append(("deprecation", "true"))
-        outputs = []
-        if request.method != "HEAD":
-            lowered = {k.lower(): v for k, v in headers}
-            outputs = compiled.responses.check(status, lowered, body, has_body=has_body)
+            accept = request.headers.get("accept")
+            key = (prefs.code, prefs.example, dynamic, accept)
+            answer = None if dynamic else compiled.answers.get(key)
+            if answer is None:
+                chosen = compiled.negotiated.get(key) or _remember(
+                    compiled.negotiated,
+                    key,
+                    for_valid_request(
+                        compiled.operation.responses,
+                        compiled.operation.method,
+                        code=prefs.code,
+                        example=prefs.example,
+                        dynamic=dynamic,
+                        accept=accept,
+                    ),
+                )
+                answer = self._render(compiled, chosen, dynamic, prefs.seed)
+                if not dynamic:  # a generated body changes with the seed (or at random)
+                    _remember(compiled.answers, key, answer)
+            status, headers, body, outputs = answer
         if self.options.errors and any(v.severity == "Error" for v in outputs):
             raise MockProblem(
                 VIOLATIONS,
@@ -128,14 +136,30 @@ class MockEngine:
                 "is generating this error for you.",
                 {"validation": [_prefixed(v, "response") for v in outputs]},
             )
-        reported = [_prefixed(v, "request") for v in inputs]
-        reported += [_prefixed(v, "response") for v in outputs]
-        if reported:
+        if inputs or outputs:
+            reported = [_prefixed(v, "request") for v in inputs]
+            reported += [_prefixed(v, "response") for v in outputs]
             value = json.dumps(reported, separators=(",", ":"))
             if len(value) > _MAX_VIOLATIONS_HEADER:
                 value = "Too many violations! " + value[:_MAX_VIOLATIONS_HEADER]
-            headers.insert(0, ("sl-violations", value))
-        return MockResponse(status, tuple(headers), body, violations=tuple(inputs + outputs))
+            headers = (("sl-violations", value), *headers)
+        return status, headers, body, (*inputs, *outputs)
+
+    def _render(
+        self, compiled: _Compiled, chosen: Negotiated, dynamic: bool, seed: str | None
+    ) -> _Answer:
+        """The chosen response as bytes and headers, with the mock's check of it."""
+        seed = seed if seed is not None else self.options.seed
+        status, headers, body, has_body = self._renderer.render(
+            compiled.responses, chosen, dynamic=dynamic, seed=seed
+        )
+        if compiled.deprecated:
+            headers.append(("deprecation", "true"))
+        outputs: list[Violation] = []
+        if compiled.operation.method != "head":
+            lowered = {k.lower(): v for k, v in headers}
+            outputs = compiled.responses.check(status, lowered, body, has_body=has_body)
+        return status, tuple(headers), body, tuple(outputs)
 
     def _for_invalid(
         self,
@@ -187,8 +211,16 @@ class MockEngine:
                 BodyValidator(op.spec.get("requestBody"), is_31=is_31, root=root),
                 ResponseChecker(op, is_31=is_31, root=root),
                 tuple(self._root_security if security is None else security),
+                bool(op.spec.get("deprecated")),
             )
         return self._compiled[key]
+
+
+def _remember(memo: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> Any:
+    if len(memo) >= _MAX_ANSWERS:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _prefixed(violation: Violation, prefix: str) -> dict[str, Any]:

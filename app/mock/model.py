@@ -43,6 +43,8 @@ class MockRequest:
     def query_params(self) -> dict[str, list[str]]:
         """Query values by name, in order, `+` read as a space (as browsers send forms)."""
         params: dict[str, list[str]] = {}
+        if not self.query:
+            return params
         for name, value in parse_qsl(self.query, keep_blank_values=True):
             params.setdefault(name, []).append(value)
         return params

@@ -25,6 +25,21 @@ _INT = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
+class _Param:
+    """One parameter with everything its deserialisation needs, read once."""
+
+    __slots__ = ("deprecated", "explode", "kind", "name", "prop", "spec", "style")
+
+    def __init__(self, spec: Mapping[str, Any], loc: str, prop: Any) -> None:
+        self.spec = spec
+        self.name: str = spec["name"].lower()
+        self.prop = prop
+        self.style: str = spec.get("style") or _DEFAULT_STYLE[loc]
+        self.explode: bool = spec.get("explode", self.style == "form")
+        self.kind = _schema_type(prop)
+        self.deprecated = bool(spec.get("deprecated"))
+
+
 class ParameterValidator:
     """The parameters of one operation, compiled once per location."""
 
@@ -43,7 +58,8 @@ class ParameterValidator:
                 self._specs[param["in"]].append(param)
         self._schemas: dict[str, dict[str, Any]] = {}
         self._validators: dict[str, Validator] = {}
-        self._verdicts: dict[tuple[str, frozenset[tuple[str, Any]]], tuple[Violation, ...]] = {}
+        self._params: dict[str, tuple[_Param, ...]] = {}
+        self._verdicts: dict[tuple[str, frozenset[tuple[Any, ...]]], tuple[Violation, ...]] = {}
         for loc, specs in self._specs.items():
             if not specs:
                 continue
@@ -56,39 +72,45 @@ class ParameterValidator:
             }
             self._schemas[loc] = schema
             self._validators[loc] = make_validator(schema, is_31=is_31, root=root)
+            props = self._schemas[loc]["properties"]
+            self._params[loc] = tuple(_Param(p, loc, props[p["name"].lower()]) for p in specs)
 
     def validate(self, request: MockRequest, raw_path_params: Mapping[str, str]) -> list[Violation]:
         """Header, query, then path violations (Prism's order), cookies last."""
-        return self.validate_sources(
-            {
-                "header": {k.lower(): [v] for k, v in request.headers.items()},
-                "query": {k.lower(): v for k, v in request.query_params().items()},
-                "path": {k.lower(): [unquote(v)] for k, v in raw_path_params.items()},
-                "cookie": _cookies(request.headers.get("cookie", "")),
-            }
-        )
+        sources: dict[str, Mapping[str, list[str]]] = {}
+        for loc in self._params:  # only the locations this operation declares are read
+            if loc == "header":
+                sources[loc] = {k.lower(): [v] for k, v in request.headers.items()}
+            elif loc == "query":
+                sources[loc] = {k.lower(): v for k, v in request.query_params().items()}
+            elif loc == "path":
+                sources[loc] = {k.lower(): [unquote(v)] for k, v in raw_path_params.items()}
+            else:
+                sources[loc] = _cookies(request.headers.get("cookie", ""))
+        return self.validate_sources(sources)
 
     def validate_sources(self, sources: Mapping[str, Mapping[str, list[str]]]) -> list[Violation]:
         """Violations for values already grouped by location and lower-cased name."""
         found: list[Violation] = []
         nothing: Mapping[str, list[str]] = {}
         for loc in _LOCATIONS:
-            if loc not in self._validators:
+            params = self._params.get(loc)
+            if params is None:
                 continue
+            source = sources.get(loc, nothing)
             values: dict[str, Any] = {}
             deprecated: list[Violation] = []
-            for spec in self._specs[loc]:
-                name = spec["name"].lower()
-                prop = self._schemas[loc]["properties"][name]
-                value = _deserialise(spec, loc, sources.get(loc, nothing), prop)
+            for param in params:
+                value = _deserialise(param, source)
                 if value is not None:
-                    values[name] = coerce(value, prop)
-                if spec.get("deprecated") and name in sources.get(loc, nothing):
+                    values[param.name] = _coerce(value, param.prop, param.kind)
+                if param.deprecated and param.name in source:
+                    name = param.spec["name"]
                     deprecated.append(
                         Violation(
-                            (loc, spec["name"]),
+                            (loc, name),
                             "deprecated",
-                            f"{loc.capitalize()} param {spec['name']} is deprecated",
+                            f"{loc.capitalize()} param {name} is deprecated",
                             "Warning",
                         )
                     )
@@ -98,8 +120,9 @@ class ParameterValidator:
 
     def _violations(self, loc: str, values: dict[str, Any]) -> list[Violation]:
         # Clients repeat the same IDs and filters; the verdict on the same values never changes.
+        # The type is part of the key: 1, 1.0 and True are equal in Python, not in JSON Schema.
         try:
-            key = (loc, frozenset(values.items()))
+            key = (loc, frozenset((k, type(v), v) for k, v in values.items()))
             hash(key)
         except TypeError:  # a list or object value: validate every time
             return violations(self._validators[loc], values, prefix=loc, context=self._context)
@@ -141,16 +164,11 @@ def _schema_type(schema: Any) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _deserialise(
-    spec: Mapping[str, Any], loc: str, source: Mapping[str, list[str]], schema: Any
-) -> Any:
-    name = spec["name"].lower()
-    style = spec.get("style") or _DEFAULT_STYLE[loc]
-    explode = spec.get("explode", style == "form")
-    kind = _schema_type(schema)
+def _deserialise(param: _Param, source: Mapping[str, list[str]]) -> Any:
+    name, style, explode, kind = param.name, param.style, param.explode, param.kind
     values = source.get(name)
     if kind == "object" and style == "form" and explode:
-        props = schema.get("properties") or {}
+        props = param.prop.get("properties") or {}
         picked = {k: v[-1] for k, v in source.items() if k in {p.lower() for p in props}}
         return picked or None
     if kind == "object" and style == "deepObject":
@@ -179,7 +197,10 @@ def _deserialise(
 
 def coerce(value: Any, schema: Any) -> Any:
     """ajv's `coerceTypes`: strings that spell a number or boolean become one, where allowed."""
-    kind = _schema_type(schema)
+    return _coerce(value, schema, _schema_type(schema))
+
+
+def _coerce(value: Any, schema: Any, kind: str | None) -> Any:
     if isinstance(value, list):
         items = schema.get("items") if isinstance(schema, Mapping) else None
         return [coerce(v, items) for v in value]

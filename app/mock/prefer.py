@@ -24,6 +24,9 @@ class Preferences:
     delay_ms: int | None = None
 
 
+_NOTHING = Preferences()
+
+
 def parse_preferences(prefer_header: str | None, query: Mapping[str, list[str]]) -> Preferences:
     """Decode the preferences, raising the 422 problem that names every malformed one."""
     raw: dict[str, str | bool | list[str]]
@@ -35,6 +38,8 @@ def parse_preferences(prefer_header: str | None, query: Mapping[str, list[str]])
             values = query.get(f"__{key}")
             if values:
                 raw[key] = values[0] if len(values) == 1 else values
+        if not raw:
+            return _NOTHING
     errors: list[str] = []
     code = _decode(raw, "code", r"\d{3}", "a number", errors)
     dynamic = _decode(raw, "dynamic", r"true|false", "a boolean", errors)

@@ -7,10 +7,11 @@ contract's `servers`, with variables read as alternatives of their `enum`.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
@@ -33,10 +34,11 @@ class Route:
     operation: Operation
     segments: tuple[re.Pattern[str] | str, ...]
     servers: tuple[Mapping[str, Any], ...]
+    templated: bool = field(init=False)
 
-    @property
-    def templated(self) -> bool:
-        return any(not isinstance(s, str) for s in self.segments)
+    def __post_init__(self) -> None:
+        templated = any(not isinstance(s, str) for s in self.segments)
+        object.__setattr__(self, "templated", templated)
 
     def match(self, parts: Sequence[str]) -> dict[str, str] | None:
         """The raw (still encoded) path parameters, or None when the path does not fit."""
@@ -45,7 +47,7 @@ class Route:
         params: dict[str, str] = {}
         for segment, raw in zip(self.segments, parts, strict=True):
             if isinstance(segment, str):
-                if segment != unquote(raw):
+                if segment != raw and segment != unquote(raw):
                     return None
                 continue
             found = segment.fullmatch(raw)
@@ -65,6 +67,8 @@ def normalise_path(raw_path: str) -> str:
     """Resolve dot segments as URL parsers do (`/a/b/../c` is `/a/c`); keep a trailing slash."""
     if not raw_path.startswith("/"):
         raw_path = "/" + raw_path
+    if "//" not in raw_path and "/." not in raw_path:
+        return raw_path  # nothing to resolve: what normpath (plus the trailing slash) would give
     resolved = posixpath.normpath(raw_path)
     if resolved.startswith("//"):
         resolved = "/" + resolved.lstrip("/")
@@ -84,12 +88,17 @@ class Router:
             servers = op.spec.get("servers") or (paths.get(op.path) or {}).get("servers")
             routes.append(Route(op, _compile(op.path), tuple(servers or root_servers)))
         self.routes: tuple[Route, ...] = tuple(routes)
+        # A path only fits routes with as many segments; each group keeps document order.
+        self._by_length: dict[int, list[Route]] = {}
+        for route in self.routes:
+            self._by_length.setdefault(len(route.segments), []).append(route)
 
     def match(self, method: str, raw_path: str, server_url: str | None = None) -> RouteMatch:
         """The operation for this request, or the 404/405 problem Prism answers with."""
         path = normalise_path(raw_path)
         parts = path.split("/")[1:]
-        candidates = [(r, p) for r in self.routes if (p := r.match(parts)) is not None]
+        routes = self._by_length.get(len(parts), ())
+        candidates = [(r, p) for r in routes if (p := r.match(parts)) is not None]
         if not candidates:
             raise MockProblem(
                 NO_PATH_MATCHED, f"The route {path} hasn't been found in the specification file"
@@ -143,6 +152,7 @@ def _group_name(name: str) -> str:
     return "p_" + "".join(c if c.isalnum() else f"_{ord(c):x}_" for c in name)
 
 
+@functools.lru_cache(maxsize=1024)
 def param_name(group: str) -> str:
     """The parameter name a compiled group stands for."""
     return re.sub(r"_([0-9a-f]+)_", lambda m: chr(int(m.group(1), 16)), group[2:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from typing import Any
 
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.contract import Contract
 from app.mock import MockEngine, MockOptions, MockRequest
 from app.mock.jwt_verify import JwtVerifier
-from tests.mock.corpus import BEARER, RESEND
+from tests.mock.corpus import BEARER, CASES, DYNAMIC_CASES, RESEND, Case
 
 C = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
@@ -145,3 +146,49 @@ def test_engine__verify_jwt(
     token = jwt.encode({"iat": int(time.time()), **claims}, key, algorithm="ES256")
     response = _ask(engine, "POST", RESEND, {"Authorization": f"Bearer {token}"})
     assert response.status == status
+
+
+def _case(engine: MockEngine, case: Case) -> Any:
+    _id, _contract, method, path, headers, body = case
+    return _ask(engine, method, path, headers, body or b"")
+
+
+def _seen(response: Any) -> tuple[Any, ...]:
+    return response.status, response.headers, response.body, response.delay_ms, response.violations
+
+
+@pytest.mark.parametrize("options", [MockOptions(), MockOptions(dynamic=True, seed="3")],
+                         ids=["static", "dynamic-seeded"])  # fmt: skip
+def test_engine__remembered_answers_equal_fresh_ones(
+    contracts: dict[str, Contract], options: MockOptions
+) -> None:
+    """An engine that has answered everything (twice, shuffled) answers as a new one does."""
+    cases = [*CASES, *DYNAMIC_CASES]
+    warm = {name: MockEngine(contract, options) for name, contract in contracts.items()}
+    for case in random.Random(5).sample(cases * 2, len(cases) * 2):
+        _case(warm[case[1]], case)
+    for case in cases:
+        fresh = [_case(MockEngine(contracts[case[1]], options), case) for _ in range(2)]
+        answer = _case(warm[case[1]], case)
+        if _seen(fresh[0]) == _seen(fresh[1]):
+            assert _seen(answer) == _seen(fresh[0]), case[0]
+        else:  # a body generated without a seed: random by design, so only its status is fixed
+            assert answer.status == fresh[0].status, case[0]
+
+
+def test_engine__dynamic_without_a_seed_stays_random(contracts: dict[str, Contract]) -> None:
+    engine = MockEngine(contracts["seed.yaml"], MockOptions(dynamic=True))
+    bodies = {_ask(engine, "POST", RESEND, BEARER).body for _ in range(5)}
+    assert len(bodies) > 1
+    seeded = {_ask(engine, "POST", RESEND, {**BEARER, "Prefer": "seed=4"}).body for _ in range(3)}
+    assert len(seeded) == 1
+
+
+def test_engine__remembered_answers_are_bounded(contracts: dict[str, Contract]) -> None:
+    engine = MockEngine(contracts["seed.yaml"])
+    for n in range(600):  # every Accept header is a new key
+        response = _ask(engine, "POST", RESEND, {**BEARER, "Accept": f"application/json;v={n}"})
+        assert response.status == 200
+    compiled = list(engine._compiled.values())
+    assert compiled
+    assert all(len(c.answers) <= 256 and len(c.negotiated) <= 256 for c in compiled)

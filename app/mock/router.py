@@ -6,6 +6,7 @@ test sees exactly what the mock server (and Prism) would answer at its root.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,7 +15,7 @@ import respx
 
 from app.contract import Contract, load_contract
 from app.mock.engine import MockEngine
-from app.mock.model import MockOptions, MockRequest
+from app.mock.model import MockOptions, MockRequest, MockResponse
 
 DEFAULT_BASE_URL = "http://mock.local"
 
@@ -34,6 +35,7 @@ def mock_router(
     base = (base_url or default_base_url(contract)).rstrip("/")
     prefix = urlsplit(base).path.rstrip("/")
     router = respx.MockRouter(base_url=base, assert_all_called=False, assert_all_mocked=True)
+    headers = _ResponseHeaders()
 
     def respond(request: httpx.Request) -> httpx.Response:
         raw_path, _, query = request.url.raw_path.decode("ascii").partition("?")
@@ -47,10 +49,37 @@ def mock_router(
                 body=request.read(),
             )
         )
-        return httpx.Response(answer.status, headers=list(answer.headers), content=answer.body)
+        # What `httpx.Response(..., content=body)` builds, with the headers made once per set.
+        return httpx.Response(
+            answer.status, headers=headers(answer), stream=httpx.ByteStream(answer.body)
+        )
 
+    # respx asks every call whether the side effect wants a `route` argument; a ready signature
+    # (PEP 362) answers that without rebuilding it from the code object each time.
+    respond.__signature__ = inspect.signature(respond)  # type: ignore[attr-defined]
     router.route(name="contract").mock(side_effect=respond)
     return router
+
+
+class _ResponseHeaders:
+    """httpx headers for an answer, remembered per header set and body length (bounded)."""
+
+    _MAX_ENTRIES = 256
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[tuple[tuple[str, str], ...], int], httpx.Headers] = {}
+
+    def __call__(self, answer: MockResponse) -> httpx.Headers:
+        key = (answer.headers, len(answer.body))
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= self._MAX_ENTRIES:
+                self._memo.clear()
+            found = httpx.Headers(list(answer.headers))
+            if answer.body:  # as httpx does for `content=`: a length unless one is declared
+                found.setdefault("Content-Length", str(len(answer.body)))
+            self._memo[key] = found
+        return found  # httpx.Response copies it
 
 
 def default_base_url(contract: Contract) -> str:

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from app.contract import Contract, default_contract_path
-from app.mock import MockApp, mock_router
+from app.mock import MockApp, MockEngine, MockRequest, mock_router
+from app.mock.router import _ResponseHeaders
 from tests.mock.corpus import CASES, RESEND, as_kwargs
 from tests.mock.servers import running_mock
 
@@ -91,3 +92,22 @@ def test_router__dynamic_is_repeatable(seed: int | str) -> None:
 def test_router__unmatched_host_is_not_mocked() -> None:
     with mock_router(default_contract_path()), pytest.raises(Exception, match="not mocked"):
         httpx.get("http://elsewhere.test/customers")
+
+
+def test_router__responses_are_built_as_httpx_builds_them(contracts: dict[str, Contract]) -> None:
+    """Remembered headers give what `httpx.Response(content=...)` gives, and stay private."""
+    headers = _ResponseHeaders()
+    engines = {name: MockEngine(contract) for name, contract in contracts.items()}
+    for _id, name, method, path, sent, body in CASES * 2:
+        path, _, query = path.partition("?")
+        answer = engines[name].handle(
+            MockRequest.build(method, path, query=query, headers=sent, body=body or b"")
+        )
+        ours = httpx.Response(
+            answer.status, headers=headers(answer), stream=httpx.ByteStream(answer.body)
+        )
+        ours.read()
+        ours.headers["x-changed-by-a-test"] = "1"
+        expected = httpx.Response(answer.status, headers=list(answer.headers), content=answer.body)
+        assert ours.headers.raw[:-1] == expected.headers.raw, _id
+        assert ours.content == expected.content

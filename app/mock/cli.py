@@ -71,6 +71,7 @@ def run_mock(args: argparse.Namespace) -> int:
     import uvicorn  # imported here: building the parser must not load the server stack
 
     from app.mock.server import MockApp
+    from app.mock.serving import uvicorn_options
 
     try:
         contract = load_contract(args.spec)
@@ -90,15 +91,5 @@ def run_mock(args: argparse.Namespace) -> int:
     for method, path in app.engine.routes():
         print(f"  {method:<7} {base}{path}", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    # No X-Forwarded-* rewriting (a mock has no proxy in front to trust, and it costs every
-    # request) and no `server` header (Prism sends none).
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        lifespan="on",
-        proxy_headers=False,
-        server_header=False,
-    )
+    uvicorn.run(app, host=args.host, port=args.port, **uvicorn_options())
     return 0

@@ -44,6 +44,7 @@ class MockApp:
         self._watch = watch and contract.path is not None
         self._client: httpx.AsyncClient | None = None  # only with --proxy
         self._watcher: asyncio.Task[None] | None = None
+        self._encoded_headers = _EncodedHeaders()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -51,7 +52,11 @@ class MockApp:
         elif scope["type"] == "http":
             request = await _read_request(scope, receive)
             response = await self.respond(request)
-            await _send_response(send, response)
+            headers = self._encoded_headers(response)
+            await send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
+            await send({"type": "http.response.body", "body": response.body})
 
     async def respond(self, request: MockRequest) -> MockResponse:
         """The engine's answer (or the upstream's, when proxying), after its delay."""
@@ -123,29 +128,47 @@ def create_app(
 
 
 async def _read_request(scope: Scope, receive: Receive) -> MockRequest:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
+    message = await receive()
+    body = message.get("body", b"")
+    if message.get("more_body"):
+        chunks = [body]
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
     raw_path = scope.get("raw_path")
     path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
     return MockRequest.build(
         scope["method"],
         path.split("?", 1)[0],
         query=scope.get("query_string", b"").decode("latin-1"),
-        headers=headers,
-        body=b"".join(chunks),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body=body,
     )
 
 
-async def _send_response(send: Send, response: MockResponse) -> None:
-    headers = [
-        (k.lower().encode("latin-1"), v.encode("latin-1", "replace")) for k, v in response.headers
-    ]
-    if response.status not in (204, 304) and not any(k == b"content-length" for k, _ in headers):
-        headers.append((b"content-length", str(len(response.body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+class _EncodedHeaders:
+    """Response headers as ASGI bytes, remembered: the same few header sets recur."""
+
+    _MAX_ENTRIES = 256
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[tuple[str, str], ...], tuple[list[tuple[bytes, bytes]], bool]] = {}
+
+    def __call__(self, response: MockResponse) -> list[tuple[bytes, bytes]]:
+        found = self._memo.get(response.headers)
+        if found is None:
+            if len(self._memo) >= self._MAX_ENTRIES:
+                self._memo.clear()
+            encoded = [
+                (k.lower().encode("latin-1"), v.encode("latin-1", "replace"))
+                for k, v in response.headers
+            ]
+            found = (encoded, any(k == b"content-length" for k, _ in encoded))
+            self._memo[response.headers] = found
+        encoded, has_length = found
+        if has_length or response.status in (204, 304):
+            return list(encoded)
+        return [*encoded, (b"content-length", b"%d" % len(response.body))]

@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from app.mock.server import MockApp
+from app.mock.serving import uvicorn_options
 
 NO_NODE = "node is not installed: the differential test against Prism needs it"
 
@@ -43,7 +44,7 @@ def wait_until_up(url: str, timeout: float = 30.0) -> float:
 def running_mock(app: MockApp) -> Iterator[str]:
     """The mock served by uvicorn on a free port, for the duration of the block."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **uvicorn_options(log_level="error"))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from app.contract import Contract
 from app.mock import MockApp, MockOptions
+from app.mock.serving import CoalescingTransport
 from tests.mock.conftest import CONTRACTS
 from tests.mock.corpus import BEARER, RESEND
 from tests.mock.servers import running_mock
@@ -81,3 +84,92 @@ def test_server__proxy_validates_upstream_traffic(
         assert response.json()["validation"][0]["location"] == violation
     else:
         assert json.loads(response.headers["sl-violations"])[0]["location"] == violation
+
+
+class _Recorder:
+    """The transport under a CoalescingTransport: what reaches the socket, in order."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_server__writes_of_one_loop_step_leave_as_one() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        inner = _Recorder()
+        transport = CoalescingTransport(inner, loop)  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        transport.write(b"")
+        transport.writelines([b"body", b"!"])
+        assert inner.writes == []
+        loop.run_until_complete(asyncio.sleep(0))
+        assert inner.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody!"]
+        transport.write(b"last")
+        transport.close()  # pending bytes go out before the close
+        assert inner.writes[-1] == b"last"
+        assert inner.closed
+        transport.write(b"late")  # after close the transport itself decides, at once
+        assert inner.writes[-1] == b"late"
+        dropped = CoalescingTransport(inner, loop)  # type: ignore[arg-type]
+        dropped.write(b"never")
+        dropped.abort()
+        loop.run_until_complete(asyncio.sleep(0))
+        assert inner.aborted
+        assert b"never" not in inner.writes
+    finally:
+        loop.close()
+
+
+def _exchange(url: str, *chunks: bytes, pause: float = 0.0) -> bytes:
+    """Send raw bytes to the mock and read until it closes the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        for chunk in chunks:
+            sock.sendall(chunk)
+            time.sleep(pause)
+        received = b""
+        while data := sock.recv(65536):
+            received += data
+    return received
+
+
+def test_server__http_framing_over_one_connection(contracts: dict[str, Contract]) -> None:
+    """Pipelining, HEAD, 100-continue and a malformed request, as uvicorn frames them."""
+    resend = f"POST {RESEND} HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer t\r\n"
+    with running_mock(MockApp(contracts["seed.yaml"])) as url:
+        pipelined = _exchange(url, (resend + "\r\n").encode() * 2
+                              + (resend + "Connection: close\r\n\r\n").encode())  # fmt: skip
+        head = _exchange(url, f"HEAD {RESEND} HTTP/1.1\r\nHost: m\r\n\r\n".encode()
+                         + (resend + "Connection: close\r\n\r\n").encode())  # fmt: skip
+        bad = _exchange(url, b"NOT HTTP\r\n\r\n")
+    with running_mock(MockApp(contracts["library-31.yaml"])) as url:
+        body = b'{"title":"Dune","position":[1,"a"]}'
+        continued = _exchange(
+            url,
+            b"POST /books HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer t\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode(),
+            body,
+            pause=0.2,
+        )
+    answer = b"Invite mail sent successfully"
+    assert pipelined.count(b"HTTP/1.1 200 OK\r\n") == 3
+    assert pipelined.count(answer) == 3
+    assert pipelined.endswith(b"}")
+    first, _, second = head.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 405 ")
+    assert b"content-length: " in first
+    assert second.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert second.endswith(answer + b'"}')
+    assert bad.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert continued.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 ")

@@ -8,12 +8,15 @@ import logging
 import smtplib
 import stat
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from app.errors import ConfigError
+from app.mail import transport
 from app.mail.transport import (
+    MAIL_POLICY,
     DeliveryError,
     FileTransport,
     OutboundMail,
@@ -98,6 +101,32 @@ def test_build_email__multipart_alternative_with_stored_headers() -> None:
     assert message["To"] == MAIL.recipient
     assert message["Subject"] == MAIL.subject
     assert message["Date"] == "Tue, 01 Jan 2030 09:00:00 +0000"
+
+
+@pytest.mark.parametrize(
+    ("name", "subject"),
+    [("Ada", MAIL.subject), ("Zoë Ñúñez", "Bienvenue chez Café « Crème » " + "é" * 80)],
+    ids=["ascii", "non-ascii-and-folded"],
+)
+def test_build_email__cached_policy_writes_the_same_bytes_as_the_default(
+    name: str, subject: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mail = OutboundMail(
+        message_id=MAIL.message_id,
+        recipient=MAIL.recipient,
+        subject=subject,
+        text=f"Hello {name},\n" + "a long line of text " * 10,
+        html=f"<p>Hello {name},</p>",
+        created_at=MAIL.created_at,
+    )
+
+    def written(policy: email.policy.EmailPolicy[EmailMessage]) -> bytes:
+        monkeypatch.setattr(transport, "MAIL_POLICY", policy)
+        message = build_email(mail, mail_from=f"{name} <no-reply@mail.example.test>")
+        message.set_boundary("fixed-boundary")
+        return message.as_bytes(policy=policy)
+
+    assert written(MAIL_POLICY) == written(email.policy.default)
 
 
 @pytest.mark.parametrize("mode", ["plain", "starttls", "tls"])

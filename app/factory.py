@@ -26,7 +26,7 @@ from app.connexion31 import (
     install_openapi31_support,
 )
 from app.contract import Contract, default_contract_path, load_contract
-from app.db.engine import create_db_engine, write_engine
+from app.db.engine import create_db_engine, is_sqlite
 from app.http_errors import install_error_handlers
 from app.mail.transport import build_transport
 from app.mail.worker import start_background_worker
@@ -53,10 +53,11 @@ def build_services(settings: Settings) -> Services:
         settings.resolved_database_url, timeout_seconds=settings.db_timeout_seconds
     )
     return Services(
-        invites=InviteService(engine=write_engine(engine), settings=settings),
+        invites=InviteService(engine=engine, settings=settings),
         health=HealthService(engine=engine),
         tokens=build_token_verifier(settings),
         request_timeout_seconds=settings.resolved_request_timeout,
+        writes_inline_first=is_sqlite(engine),
     )
 
 

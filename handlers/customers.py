@@ -16,12 +16,13 @@ async def resend_invite(
 ) -> tuple[dict[str, str], int]:
     """POST /customers/{customerID}/users/{userID}/resend-invite."""
     principal: Principal = token_info["principal"]
-    await services.within_deadline(
-        lambda deadline: services.invites.resend_invite(
+    await services.write_within_deadline(
+        lambda deadline, nowait: services.invites.resend_invite(
             principal=principal,
             customer_id=uuid.UUID(customer_id),
             user_id=uuid.UUID(user_id),
             deadline=deadline,
+            nowait=nowait,
         )
     )
     return RESEND_OK, 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections import deque
 from typing import Any
@@ -12,7 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 # Execution option: begin the transaction with `BEGIN IMMEDIATE` on SQLite, taking the write lock up
 # front. Read-then-write transactions otherwise deadlock into "database is locked" under concurrency.
 SQLITE_IMMEDIATE = "authsvc_sqlite_immediate"
+# Execution option (with SQLITE_IMMEDIATE): take the write lock only if it is free right now, else
+# raise `WriterBusy` at once. For callers that must never wait, such as the event loop's thread.
+SQLITE_NOWAIT = "authsvc_sqlite_nowait"
 _GATE_HELD = "authsvc_writer_gate_held"
+
+
+class WriterBusy(Exception):
+    """The SQLite write lock is taken (in this process or another); nothing was started."""
 
 
 class _WriterGate:
@@ -36,6 +44,17 @@ class _WriterGate:
     def enter(self, info: dict[str, Any]) -> None:
         if not info.get(_GATE_HELD):
             info[_GATE_HELD] = self._acquire()
+
+    def try_enter(self, info: dict[str, Any]) -> bool:
+        """Take the gate if nobody holds it (then nobody waits either); never blocks."""
+        if info.get(_GATE_HELD):
+            return True
+        with self._mutex:
+            if self._held:
+                return False
+            self._held = True
+        info[_GATE_HELD] = True
+        return True
 
     def leave(self, info: dict[str, Any]) -> None:
         if info.pop(_GATE_HELD, False):
@@ -106,13 +125,18 @@ def _configure_sqlite(engine: Engine, timeout_seconds: float) -> None:
         cursor.close()
 
     gate = _WriterGate(timeout_seconds)
+    busy_timeout = f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}"
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
-        if immediate:
+        options = connection.get_execution_options()
+        if not options.get(SQLITE_IMMEDIATE, False):
+            connection.exec_driver_sql("BEGIN")
+        elif options.get(SQLITE_NOWAIT, False):
+            _begin_without_waiting(connection, gate, busy_timeout)
+        else:
             gate.enter(connection.info)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     # Every way a connection leaves a transaction ends at one of these pool events.
     @event.listens_for(engine, "reset")
@@ -128,13 +152,34 @@ def _configure_sqlite(engine: Engine, timeout_seconds: float) -> None:
         gate.leave(record.info)
 
 
+def _begin_without_waiting(connection: Any, gate: _WriterGate, busy_timeout: str) -> None:
+    """BEGIN IMMEDIATE if both this process's gate and SQLite's lock are free, else `WriterBusy`."""
+    if not gate.try_enter(connection.info):
+        raise WriterBusy()
+    driver = connection.connection.driver_connection
+    driver.execute("PRAGMA busy_timeout=0")  # another process's lock: fail now, do not wait
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        gate.leave(connection.info)
+        if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise
+        raise WriterBusy() from None
+    finally:
+        driver.execute(busy_timeout)  # the lock is ours or not taken: later statements may wait
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def write_engine(engine: Engine) -> Engine:
-    """The same engine, whose transactions take SQLite's write lock up front (`BEGIN IMMEDIATE`)."""
-    return engine.execution_options(**{SQLITE_IMMEDIATE: True})
+def write_engine(engine: Engine, *, nowait: bool = False) -> Engine:
+    """The same engine, whose transactions take SQLite's write lock up front (`BEGIN IMMEDIATE`).
+
+    `nowait=True`: a transaction that would have to wait for the lock raises `WriterBusy` instead.
+    """
+    options = {SQLITE_IMMEDIATE: True, SQLITE_NOWAIT: nowait}
+    return engine.execution_options(**options)
 
 
 def make_session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, insert
 
 from app.db.models import audit_events_table
 from app.db.types import utcnow
-
-logger = logging.getLogger("authsvc.audit")
 
 _INSERT_EVENT = insert(audit_events_table)  # built once, like every statement on the hot path
 
@@ -40,14 +37,3 @@ def record_event(
             "detail": detail or {},
         },
     )
-
-
-def record_event_now(engine: Engine, **event: Any) -> None:
-    """Record a refused attempt in its own transaction; an audit failure never changes the answer."""
-    try:
-        with engine.begin() as connection:
-            record_event(connection, **event)
-    except Exception:
-        logger.warning(
-            "could not record audit event %s/%s", event.get("action"), event.get("outcome")
-        )

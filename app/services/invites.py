@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import secrets
@@ -23,6 +24,7 @@ from sqlalchemy import (
 )
 
 from app.config import Settings
+from app.db.engine import write_engine
 from app.db.models import (
     UserStatus,
     customers_table,
@@ -42,7 +44,7 @@ from app.mail.compose import compose_invite
 from app.mail.outbox import enqueue
 from app.security.policy import may_resend_invite
 from app.security.principal import Principal
-from app.services.audit import record_event, record_event_now
+from app.services.audit import record_event
 from app.services.transactions import run_in_transaction
 
 ACTION = "invite.resend"
@@ -123,9 +125,18 @@ def new_invite_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+@dataclass(frozen=True, slots=True)
+class _Invitee:
+    """Who the new invitation goes to, as `_admissible` read it."""
+
+    email: str
+    first_name: str
+    customer_name: str
+
+
 @dataclass(frozen=True)
 class InviteService:
-    engine: Engine  # for writes (SQLite: BEGIN IMMEDIATE; see app.db.engine.write_engine)
+    engine: Engine  # the database's engine; writes take SQLite's lock up front (write_engine)
     settings: Settings
 
     def resend_invite(
@@ -135,27 +146,29 @@ class InviteService:
         customer_id: uuid.UUID,
         user_id: uuid.UUID,
         deadline: float | None = None,
+        nowait: bool = False,
     ) -> None:
         """Revoke pending invites, issue a new one and queue its mail, atomically; or raise why not.
 
         Nothing commits after `deadline` (monotonic), when the client has already had its 500.
+        `nowait=True` (SQLite) raises `WriterBusy` at once rather than wait for the write lock.
+        A refusal is audited in the same transaction: every check runs before the first write.
         """
-        try:
-            run_in_transaction(
-                self.engine,
-                lambda connection: self._resend(connection, principal, customer_id, user_id),
-                deadline=deadline,
-            )
-        except AuthServiceError as refused:
-            record_event_now(
-                self.engine,
-                actor=principal.subject,
-                action=ACTION,
-                outcome=type(refused).__name__,
-                customer_id=customer_id,
-                user_id=user_id,
-            )
-            raise
+        refusal = run_in_transaction(
+            self._writes_nowait if nowait else self._writes,
+            lambda connection: self._resend(connection, principal, customer_id, user_id),
+            deadline=deadline,
+        )
+        if refusal is not None:
+            raise refusal
+
+    @functools.cached_property
+    def _writes(self) -> Engine:
+        return write_engine(self.engine)
+
+    @functools.cached_property
+    def _writes_nowait(self) -> Engine:
+        return write_engine(self.engine, nowait=True)
 
     def _resend(
         self,
@@ -163,7 +176,34 @@ class InviteService:
         principal: Principal,
         customer_id: uuid.UUID,
         user_id: uuid.UUID,
-    ) -> None:
+    ) -> AuthServiceError | None:
+        refusal: AuthServiceError | None = None
+        now = utcnow()
+        try:
+            invitee = self._admissible(connection, principal, customer_id, user_id, now)
+        except AuthServiceError as refused:
+            refusal = refused  # raised before any write: the transaction holds only the audit
+        else:
+            self._issue(connection, principal, customer_id, user_id, invitee, now)
+        record_event(
+            connection,
+            actor=principal.subject,
+            action=ACTION,
+            outcome="success" if refusal is None else type(refusal).__name__,
+            customer_id=customer_id,
+            user_id=user_id,
+        )
+        return refusal
+
+    def _admissible(
+        self,
+        connection: Connection,
+        principal: Principal,
+        customer_id: uuid.UUID,
+        user_id: uuid.UUID,
+        now: datetime,
+    ) -> _Invitee:
+        """The facts of an allowed resend, or the refusal; reads only, so a refusal writes nothing."""
         caller_id = _as_uuid(principal.subject)
         if caller_id is None:
             raise Unauthorized()
@@ -171,7 +211,6 @@ class InviteService:
         if authorized and connection.dialect.name != "sqlite":
             # Only a caller whose token covers this customer ever takes the user's row lock.
             connection.execute(_LOCK_USER, {"user_id": user_id, "customer_id": customer_id})
-        now = utcnow()
         window = timedelta(seconds=self.settings.resend_window_seconds)
         facts = connection.execute(
             _FACTS,
@@ -194,6 +233,18 @@ class InviteService:
         if facts.user_status != UserStatus.INVITED:
             raise UserAlreadyOnboarded()
         self._check_rate(facts.recent, facts.oldest, now, window)
+        return _Invitee(facts.email, facts.first_name or "", facts.customer_name)
+
+    def _issue(
+        self,
+        connection: Connection,
+        principal: Principal,
+        customer_id: uuid.UUID,
+        user_id: uuid.UUID,
+        invitee: _Invitee,
+        now: datetime,
+    ) -> None:
+        """The writes of an allowed resend; refuses nothing (see `_admissible`)."""
         connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
         token = new_invite_token()
         expires_at = now + timedelta(seconds=self.settings.invite_ttl_seconds)
@@ -215,19 +266,13 @@ class InviteService:
         )
         mail = compose_invite(
             settings=self.settings,
-            first_name=facts.first_name or "",
-            customer_name=facts.customer_name,
+            first_name=invitee.first_name,
+            customer_name=invitee.customer_name,
             token=token,
             expires_at=expires_at,
         )
-        enqueue(connection, kind="invite", recipient=facts.email, mail=mail, settings=self.settings)
-        record_event(
-            connection,
-            actor=principal.subject,
-            action=ACTION,
-            outcome="success",
-            customer_id=customer_id,
-            user_id=user_id,
+        enqueue(
+            connection, kind="invite", recipient=invitee.email, mail=mail, settings=self.settings
         )
 
     def _check_rate(

@@ -26,6 +26,7 @@ from app.connexion31 import (
     install_openapi31_support,
 )
 from app.contract import Contract, default_contract_path, load_contract
+from app.db.checkpoints import WalCheckpointer
 from app.db.engine import create_db_engine, is_sqlite
 from app.http_errors import install_error_handlers
 from app.mail.transport import build_transport
@@ -50,7 +51,9 @@ def swagger_ui_5_dir() -> Path:
 
 def build_services(settings: Settings) -> Services:
     engine = create_db_engine(
-        settings.resolved_database_url, timeout_seconds=settings.db_timeout_seconds
+        settings.resolved_database_url,
+        timeout_seconds=settings.db_timeout_seconds,
+        background_checkpoints=True,  # the app's lifespan runs the WalCheckpointer
     )
     return Services(
         invites=InviteService(engine=engine, settings=settings),
@@ -114,6 +117,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        checkpoints = WalCheckpointer(services.health.engine).start()
         worker = None
         if run_outbox_worker:
             worker = start_background_worker(
@@ -125,6 +129,7 @@ def create_app(
             if worker is not None:
                 # Waits for the message being sent (bounded by the SMTP timeout): off the loop.
                 await anyio.to_thread.run_sync(worker.stop)
+            await anyio.to_thread.run_sync(checkpoints.stop)
             services.health.engine.dispose()
 
     app = AsyncApp(__name__, lifespan=lifespan)

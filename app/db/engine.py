@@ -17,6 +17,9 @@ SQLITE_IMMEDIATE = "authsvc_sqlite_immediate"
 # raise `WriterBusy` at once. For callers that must never wait, such as the event loop's thread.
 SQLITE_NOWAIT = "authsvc_sqlite_nowait"
 _GATE_HELD = "authsvc_writer_gate_held"
+# With background checkpoints (app.db.checkpoints) a commit checkpoints only past this many log
+# pages (~40 MB at 4 KiB): a backstop, not the normal path. SQLite's default is 1000.
+BACKGROUND_CHECKPOINT_PAGES = 10_000
 
 
 class WriterBusy(Exception):
@@ -84,8 +87,17 @@ class _WriterGate:
                 self._held = False
 
 
-def create_db_engine(url: str, *, timeout_seconds: float = 5.0, pool_size: int = 10) -> Engine:
-    """An engine whose every wait (connect, lock, statement) is bounded by `timeout_seconds`."""
+def create_db_engine(
+    url: str,
+    *,
+    timeout_seconds: float = 5.0,
+    pool_size: int = 10,
+    background_checkpoints: bool = False,
+) -> Engine:
+    """An engine whose every wait (connect, lock, statement) is bounded by `timeout_seconds`.
+
+    `background_checkpoints=True` (SQLite): commits leave WAL checkpoints to a `WalCheckpointer`.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -95,7 +107,11 @@ def create_db_engine(url: str, *, timeout_seconds: float = 5.0, pool_size: int =
             pool_timeout=timeout_seconds,
             hide_parameters=True,  # errors and logs must never echo e-mail addresses or hashes
         )
-        _configure_sqlite(engine, timeout_seconds)
+        _configure_sqlite(
+            engine,
+            timeout_seconds,
+            autocheckpoint_pages=BACKGROUND_CHECKPOINT_PAGES if background_checkpoints else None,
+        )
         return engine
     millis = int(timeout_seconds * 1000)
     return create_engine(
@@ -112,7 +128,9 @@ def create_db_engine(url: str, *, timeout_seconds: float = 5.0, pool_size: int =
     )
 
 
-def _configure_sqlite(engine: Engine, timeout_seconds: float) -> None:
+def _configure_sqlite(
+    engine: Engine, timeout_seconds: float, *, autocheckpoint_pages: int | None
+) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see SQLITE_IMMEDIATE).
@@ -122,6 +140,8 @@ def _configure_sqlite(engine: Engine, timeout_seconds: float) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
+        if autocheckpoint_pages is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
         cursor.close()
 
     gate = _WriterGate(timeout_seconds)

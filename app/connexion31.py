@@ -101,6 +101,28 @@ def draft_2020_12(schema: Mapping[str, Any]) -> Validator:
     return validator
 
 
+# Verdicts on scalar parameter values, per schema: clients send the same ids again and again, and
+# a jsonschema pass (uuid format included) cost more than the rest of reading the parameter. The
+# value's type is part of the key (1, 1.0 and True are equal in Python, not to a schema).
+_param_verdicts: dict[tuple[int, type, Any], tuple[Mapping[str, Any], str | None]] = {}
+_PARAM_VERDICTS_MAX = 4096
+_MEMO_TYPES = (str, int, float, bool)
+
+
+def _parameter_error(schema: Mapping[str, Any], value: Any) -> str | None:
+    memo = type(value) in _MEMO_TYPES and (not isinstance(value, str) or len(value) <= 256)
+    key = (id(schema), type(value), value)
+    if memo and (cached := _param_verdicts.get(key)) is not None and cached[0] is schema:
+        return cached[1]
+    error = next(iter(draft_2020_12(schema).iter_errors(value)), None)
+    message = None if error is None else error.message
+    if memo:
+        if len(_param_verdicts) >= _PARAM_VERDICTS_MAX:
+            _param_verdicts.clear()
+        _param_verdicts[key] = (schema, message)  # keeps the schema alive: its id stays unique
+    return message
+
+
 class ParameterValidator202012(ParameterValidator):  # type: ignore[misc]
     """Connexion's parameter validator with 2020-12 semantics (uuid, const, ...)."""
 
@@ -109,8 +131,8 @@ class ParameterValidator202012(ParameterValidator):  # type: ignore[misc]
         parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
     ) -> str | None:
         if value is not None:
-            error = next(iter(draft_2020_12(param.get("schema", param)).iter_errors(value)), None)
-            return None if error is None else f"{param.get('name')}: {error.message}"
+            message = _parameter_error(param.get("schema", param), value)
+            return None if message is None else f"{param.get('name')}: {message}"
         if param.get("required"):
             return f"Missing {parameter_type} parameter '{param['name']}'"
         return None

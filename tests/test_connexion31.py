@@ -8,10 +8,13 @@ from typing import Any
 import pytest
 from connexion import AsyncApp
 from connexion.exceptions import InvalidSpecification
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from app.connexion31 import (
     VALIDATOR_MAP_2020_12,
+    ParameterValidator202012,
     check_parameters_supported,
     draft_2020_12,
     install_openapi31_support,
@@ -144,3 +147,31 @@ def test_check_parameters_supported__refuses_type_arrays_in_parameters() -> None
     parameter["schema"] = {"type": ["string", "null"]}
     with pytest.raises(ContractError, match="type arrays"):
         check_parameters_supported(load_contract(document))
+
+
+PARAMETER: dict[str, Any] = {
+    "name": "userID",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid", "maxLength": 36},
+}
+NUMBER: dict[str, Any] = {"name": "n", "in": "query", "schema": {"type": "integer", "const": 1}}
+
+
+@settings(max_examples=200)
+@given(
+    value=st.one_of(
+        st.uuids().map(str),
+        st.text(max_size=40),
+        st.integers(-2, 2),
+        st.booleans(),
+        st.floats(allow_nan=False, min_value=-2, max_value=2),
+    ),
+    asked=st.integers(min_value=1, max_value=3),
+)
+def test_parameter_verdicts__remembered_verdicts_equal_fresh_ones(value: Any, asked: int) -> None:
+    for param in (PARAMETER, NUMBER):
+        fresh = next(iter(draft_2020_12(param["schema"]).iter_errors(value)), None)
+        expected = None if fresh is None else f"{param['name']}: {fresh.message}"
+        for _ in range(asked):  # the first answer is computed, later ones remembered
+            assert ParameterValidator202012.validate_parameter("path", value, param) == expected

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -52,7 +53,7 @@ def measure_router(*, calls: int, rounds: int, mock_base_url: str | None) -> dic
             if mock_base_url:
                 with httpx.Client(base_url=mock_base_url) as http:
                     samples["network"].append(
-                        _per_call_us(lambda h=http: h.post(PATH, headers=headers), calls)
+                        _per_call_us(functools.partial(http.post, PATH, headers=headers), calls)
                     )
     finally:
         client.close()

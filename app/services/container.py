@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio
@@ -30,11 +28,6 @@ class Services:
     request_timeout_seconds: float = 10.0
     # SQLite: try writes on the event loop's thread first (see `write_within_deadline`).
     writes_inline_first: bool = False
-    # The SQLite write queue, one per event loop: an asyncio.Lock belongs to the loop it first
-    # waits on, and tests and embedders may run one app on several loops in turn.
-    _write_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
-        default_factory=weakref.WeakKeyDictionary, repr=False, compare=False
-    )
 
     def authenticate(self, token: str) -> Principal:
         """The bearer check Connexion runs before any handler; raises Unauthorized."""
@@ -50,47 +43,21 @@ class Services:
     async def write_within_deadline(self, work: Callable[[float, bool], T]) -> T:
         """`within_deadline` for a write transaction, `work(deadline, nowait)`.
 
-        On SQLite the request's writes queue (FIFO, on the event loop, bounded by the deadline)
-        and each then first runs right here, on the event loop's thread, with `nowait=True`: it
-        gets the write lock at once, or raises `WriterBusy` before doing anything (the outbox
-        worker or another process holds the lock) and goes to a thread, where it may wait under
-        the deadline. Once it holds the lock the work is CPU and local-file I/O only, well under
-        a millisecond; the hop to a thread and back cost more than that (measured with wrk at 16
-        connections: 590 -> 750 req/s, 30% less CPU per request). Before running inline it yields
-        once to the loop, so that ready I/O of other connections is served first: without that,
-        at 64 connections a dozen requests waited over 2 s (p99 1.3 s; with it 120 ms, for 2-10%
-        of throughput). The queue keeps requests that miss the lock in order, waiting on the loop
-        rather than in threads that would fight the loop for the GIL while holding the lock.
-        PostgreSQL work always waits on the network, so it always goes to a thread.
+        On SQLite the transaction first runs right here, on the event loop's thread, with
+        `nowait=True`: it either gets the write lock at once (nothing in this process or another
+        holds it) or raises `WriterBusy` before doing anything, and then goes to a thread, where it
+        may wait under the deadline. Once it holds the lock the work is CPU and local-file I/O
+        only, well under a millisecond; the hop to a thread and back cost more than that (measured
+        with wrk at 16 connections: 590 -> 750 req/s, p99 60-80 -> 45 ms, 30% less CPU per
+        request). PostgreSQL work always waits on the network, so it always goes to a thread.
         """
         deadline = time.monotonic() + self.request_timeout_seconds
-        if not self.writes_inline_first:
-            return await self._in_thread(lambda late: work(late, False), deadline)
-        queue = self._write_queue()
-        if queue.locked():
-            try:
-                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
-                    await queue.acquire()
-            except TimeoutError:
-                raise ServiceUnavailable() from None
-        else:
-            await queue.acquire()  # free: taken without suspending
-        try:
-            await asyncio.sleep(0)  # let the loop serve other connections' I/O first (see above)
+        if self.writes_inline_first:
             try:
                 return work(deadline, True)
             except WriterBusy:
                 pass  # the lock is taken: wait for it in a thread, bounded by the deadline
-            return await self._in_thread(lambda late: work(late, False), deadline)
-        finally:
-            queue.release()
-
-    def _write_queue(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        queue = self._write_queues.get(loop)
-        if queue is None:
-            queue = self._write_queues[loop] = asyncio.Lock()  # FIFO: waiters served in order
-        return queue
+        return await self._in_thread(lambda late: work(late, False), deadline)
 
     async def _in_thread(self, work: Callable[[float], T], deadline: float) -> T:
         """Timeouts inside the driver do not cover every failure: a PostgreSQL server that stops

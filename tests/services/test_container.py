@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, cast
 
 import anyio
@@ -86,46 +84,3 @@ def test_waiting_past_the_deadline__documented_500_in_time() -> None:
     with pytest.raises(ServiceUnavailable):
         anyio.run(main)
     assert time.monotonic() - started < 0.9
-
-
-def test_inline_write__lets_ready_work_run_first() -> None:
-    order: list[str] = []
-
-    def work(_deadline: float, _nowait: bool) -> None:
-        order.append("write")
-
-    async def main() -> None:
-        asyncio.get_running_loop().call_soon(order.append, "other connection")
-        await services(inline=True).write_within_deadline(work)
-
-    anyio.run(main)
-    assert order == ["other connection", "write"]
-
-
-def test_queued_writes__served_in_arrival_order_past_a_busy_lock() -> None:
-    order: list[int] = []
-    busy = threading.Event()
-    busy.set()
-
-    def work(number: int) -> Callable[[float, bool], None]:
-        def write(_deadline: float, nowait: bool) -> None:
-            if nowait and busy.is_set():
-                raise WriterBusy()  # the first finds the lock taken and waits in a thread
-            if not nowait and number == 0:
-                time.sleep(
-                    0.05
-                )  # the first waits for the lock a while; the others arrive meanwhile
-                busy.clear()
-            order.append(number)
-
-        return write
-
-    async def main() -> None:
-        shared = services(inline=True)
-        async with anyio.create_task_group() as group:
-            for number in range(5):
-                group.start_soon(shared.write_within_deadline, work(number))
-                await anyio.sleep(0.001)
-
-    anyio.run(main)
-    assert order == [0, 1, 2, 3, 4]

@@ -33,6 +33,8 @@ def _environment() -> Environment:
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        # Package templates never change while running: skip the per-render stat of each file.
+        auto_reload=False,
     )
 
 

@@ -22,9 +22,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from app.config import Settings
-from app.db.engine import write_engine
+from app.db.engine import WriterBusy, write_engine
 from app.db.models import (
     UserStatus,
     customers_table,
@@ -45,7 +46,7 @@ from app.mail.outbox import enqueue
 from app.security.policy import may_resend_invite
 from app.security.principal import Principal
 from app.services.audit import record_event
-from app.services.transactions import run_in_transaction
+from app.services.transactions import is_transient, run_in_transaction
 
 ACTION = "invite.resend"
 
@@ -154,11 +155,19 @@ class InviteService:
         `nowait=True` (SQLite) raises `WriterBusy` at once rather than wait for the write lock.
         A refusal is audited in the same transaction: every check runs before the first write.
         """
-        refusal = run_in_transaction(
-            self._writes_nowait if nowait else self._writes,
-            lambda connection: self._resend(connection, principal, customer_id, user_id),
-            deadline=deadline,
-        )
+        try:
+            refusal = run_in_transaction(
+                self._writes_nowait if nowait else self._writes,
+                lambda connection: self._resend(connection, principal, customer_id, user_id),
+                deadline=deadline,
+                attempts=1 if nowait else 4,
+            )
+        except DBAPIError as exc:
+            if nowait and is_transient(exc):
+                # Retrying means pausing, which the caller (the event loop) must never do: it
+                # runs the resend again in a thread, where the retries may wait.
+                raise WriterBusy() from exc
+            raise
         if refusal is not None:
             raise refusal
 

@@ -1,7 +1,8 @@
 """The baseline: a bare Starlette endpoint answering the resend route with the same JSON.
 
 Run under the same uvicorn settings as `authsvc serve` (one worker, the same log level, so the
-same access log), so the service/baseline ratio measures only what the service adds.
+same access log, the same event loop), so the service/baseline ratio measures only what the
+service adds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from app.cli import SERVICE_EVENT_LOOP
 
 RESEND_OK = {"status": "success", "message": "Invite mail sent successfully"}
 RESEND_PATH = "/auth/api/v1/customers/{customerID}/users/{userID}/resend-invite"
@@ -37,8 +40,15 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--loop", default=SERVICE_EVENT_LOOP, choices=["asyncio", "uvloop"])
     args = parser.parse_args()
-    uvicorn.run(build_app(), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        build_app(),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        loop=args.loop,
+    )
 
 
 if __name__ == "__main__":

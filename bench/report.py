@@ -74,7 +74,8 @@ def render(results: dict[str, Any]) -> str:
         "",
         f"Settings: {results['settings']['rounds']} rounds (medians shown), "
         f"{results['settings']['seconds']} s per load point after {results['settings']['warmup']} s "
-        "warm-up, one uvicorn worker, load generator on the same 2 cores (1 wrk thread), "
+        "warm-up, one uvicorn worker (asyncio event loop, as `authsvc serve`; the mock: uvicorn's default, uvloop when installed), "
+        "load generator on the same 2 cores (1 wrk thread), "
         "`AUTHSVC_RESEND_LIMIT=1000000000` and `AUTHSVC_RESEND_WINDOW_SECONDS=1` so no request is "
         "throttled (every request resends to the same demo user).",
         "",

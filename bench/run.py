@@ -58,6 +58,8 @@ def run_service(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
             print("bench: PostgreSQL skipped: no initdb/pg_ctl (or no postgres user)", flush=True)
         for rnd in range(args.rounds):
             one("baseline", service.baseline(log_dir))
+            if not args.smoke:  # for reference: the ratios use the service's own loop (asyncio)
+                one("baseline-uvloop", service.baseline(log_dir, loop="uvloop"))
             one("service-sqlite", service.service(log_dir))
             if not args.smoke:
                 one("service-sqlite-nodelivery", service.service(log_dir, delivery=False))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
+from app.cli import SERVICE_EVENT_LOOP
 from app.config import load_settings
 from app.factory import create_app
 
@@ -24,7 +25,13 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(data_dir=args.data_dir)
     app = create_app(settings, run_outbox_worker=False)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        loop=SERVICE_EVENT_LOOP,
+    )
 
 
 if __name__ == "__main__":

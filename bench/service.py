@@ -36,9 +36,12 @@ def _authsvc() -> str:
 
 
 @contextmanager
-def baseline(log_dir: Path) -> Iterator[tuple[Server, Target]]:
+def baseline(log_dir: Path, *, loop: str | None = None) -> Iterator[tuple[Server, Target]]:
+    """The bare Starlette baseline, on the service's event loop unless `loop` names another."""
     port = free_port()
     command = [sys.executable, "-m", "bench.baseline", "--port", str(port)]
+    if loop:
+        command += ["--loop", loop]
     ready = httpx.Request("GET", f"http://127.0.0.1:{port}/healthz")
     with spawned("baseline", command, port=port, ready=ready, log_dir=log_dir) as server:
         path = RESEND.format(customer=uuid.uuid4(), user=uuid.uuid4())

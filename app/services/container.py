@@ -51,11 +51,12 @@ class Services:
         with wrk at 16 connections: 590 -> 750 req/s, p99 60-80 -> 45 ms, 30% less CPU per
         request). PostgreSQL work always waits on the network, so it always goes to a thread.
 
-        The known cost: while inline work runs, the loop reads no other connection. When 64
-        connections open at once against a saturated server, about a dozen first requests waited
-        over 2 s (p99 1.0-1.3 s at 64 connections; threads only: 0.2-0.3 s). Queueing writes on
-        the loop and yielding before each fixed that tail but cost 20-35% of the throughput with
-        in-process mail delivery, so it was measured and left out.
+        While inline work runs the loop reads no other connection. Under uvloop that left
+        connections opened against a saturated server waiting over 2 s for their first answer
+        (p99 2.1 s at 64 connections); the stdlib asyncio loop serves them (p99 0.16 s), which is
+        why `authsvc serve` runs on it (app/cli.py). A FIFO write queue with a yield before each
+        write also fixed it on uvloop, but cost 20-35% of the throughput with in-process mail
+        delivery, so it was measured and left out.
         """
         deadline = time.monotonic() + self.request_timeout_seconds
         if self.writes_inline_first:

@@ -18,14 +18,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from bench.baseline import build_app
-from bench.service import UNTHROTTLED
+from bench.service import RESEND, UNTHROTTLED
+
+if TYPE_CHECKING:  # the app is imported only once the environment is set (unthrottled)
+    from connexion import AsyncApp
+
+    from app.services.container import Services
 
 
 def _cpu_us(call: Callable[[], Any], n: int) -> float:
@@ -46,13 +52,16 @@ async def _cpu_us_async(call: Callable[[], Awaitable[httpx.Response]], n: int) -
     return (time.process_time() - started) / n * 1e6
 
 
-def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
-    """Median CPU us per request of each layer over `rounds`, interleaved."""
+@contextmanager
+def in_process_service() -> Iterator[tuple[dict[str, Any], Services, AsyncApp, str]]:
+    """The service app on a fresh demo data directory, unthrottled: demo info, services, app, path.
+
+    Shared by this suite and `bench.profile_request`.
+    """
     os.environ.update(UNTHROTTLED)
     from app.config import load_settings
     from app.factory import build_services, create_app
 
-    samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="authsvc-bench-") as data_dir:
         demo = subprocess.run(
             [
@@ -70,11 +79,18 @@ def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
         info = json.loads(demo.stdout)
         settings = load_settings(data_dir=Path(data_dir))
         services = build_services(settings)
-        app = create_app(settings, services=services)
-        path = (
-            f"/auth/api/v1/customers/{info['customer_id']}/users/{info['invited_user_id']}"
-            "/resend-invite"
-        )
+        try:
+            app = create_app(settings, services=services)
+            path = RESEND.format(customer=info["customer_id"], user=info["invited_user_id"])
+            yield info, services, app, path
+        finally:
+            services.health.engine.dispose()
+
+
+def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
+    """Median CPU us per request of each layer over `rounds`, interleaved."""
+    samples: dict[str, list[float]] = {}
+    with in_process_service() as (info, services, app, path):
         bearer = {"Authorization": f"Bearer {info['admin_token']}"}
         principal = services.authenticate(info["admin_token"])
         customer, user = uuid.UUID(info["customer_id"]), uuid.UUID(info["invited_user_id"])
@@ -118,7 +134,6 @@ def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
             )
             for name, value in rows.items():
                 samples.setdefault(name, []).append(value)
-        services.health.engine.dispose()
     return {
         "requests_per_sample": requests,
         "samples_cpu_us": samples,

@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from bench.baseline import build_app
-from bench.service import UNTHROTTLED
+from bench.breakdown import in_process_service
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -74,29 +68,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--profile-requests", type=int, default=3000)
     args = parser.parse_args()
-    os.environ.update(UNTHROTTLED)
     from pyinstrument import Profiler
 
-    from app.config import load_settings
-    from app.factory import build_services, create_app
-
-    with tempfile.TemporaryDirectory(prefix="authsvc-profile-") as data_dir:
-        authsvc = str(Path(sys.executable).parent / "authsvc")
-        demo = subprocess.run(
-            [authsvc, "demo", "--data-dir", data_dir, "--json"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        info = json.loads(demo.stdout)
-        settings = load_settings(data_dir=Path(data_dir))
-        services = build_services(settings)
-        app = create_app(settings, services=services)
-        path = (
-            f"/auth/api/v1/customers/{info['customer_id']}/users/{info['invited_user_id']}"
-            "/resend-invite"
-        )
+    with in_process_service() as (info, services, app, path):
         headers = [
             (b"host", b"bench"),
             (b"authorization", f"Bearer {info['admin_token']}".encode()),
@@ -129,7 +103,6 @@ def main() -> None:
             print(f"| {name} | {value:.0f} |")
         print(f"\npyinstrument, {args.profile_requests} full resend requests:\n")
         print(asyncio.run(profile()))
-        services.health.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -131,6 +131,8 @@ def create_db_engine(
 def _configure_sqlite(
     engine: Engine, timeout_seconds: float, *, autocheckpoint_pages: int | None
 ) -> None:
+    busy_timeout = f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}"
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see SQLITE_IMMEDIATE).
@@ -139,13 +141,12 @@ def _configure_sqlite(
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
+        cursor.execute(busy_timeout)
         if autocheckpoint_pages is not None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
         cursor.close()
 
     gate = _WriterGate(timeout_seconds)
-    busy_timeout = f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}"
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -6,8 +6,8 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import RequestValidationError
-from app.http_errors import render
+from authsvc.errors import RequestValidationError
+from authsvc.http_errors import render
 
 # Starlette's route patterns never match control characters, so a path carrying one (e.g. a %0A in
 # an ID) would fall through to an undocumented 404. It is malformed input: answer the documented 400.

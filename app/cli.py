@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.errors import ConfigError
+from authsvc.errors import ConfigError
 
 if TYPE_CHECKING:  # pydantic-settings costs ~0.2 s to import; `authsvc mock` never needs it
-    from app.config import Settings
+    from authsvc.config import Settings
 
 API_BASE_PATH = "/auth/api/v1"
 # The stdlib asyncio loop, not uvloop: SQLite resends run on the loop's thread when the write
@@ -28,7 +28,7 @@ logger = logging.getLogger("authsvc")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from app.config import load_settings
+    from authsvc.config import load_settings
 
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None) is not None:
@@ -38,9 +38,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _prepare(settings: Settings, *, seed: bool) -> None:
     """Create the data directory, apply migrations and (in development) seed the demo data."""
-    from app.db.engine import create_db_engine, make_session_factory
-    from app.db.migrate import upgrade_database
-    from app.demo import seed_demo_data
+    from authsvc.db.engine import create_db_engine, make_session_factory
+    from authsvc.db.migrate import upgrade_database
+    from authsvc.demo import seed_demo_data
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings.resolved_database_url)
@@ -54,10 +54,10 @@ def _prepare(settings: Settings, *, seed: bool) -> None:
 
 def demo_info(settings: Settings, base_url: str) -> dict[str, Any]:
     """Everything a newcomer needs to call the demo service: IDs, tokens and the dev key."""
-    from app.demo import DEMO
-    from app.security.keys import load_or_create_dev_keys
-    from app.security.principal import RESEND_INVITE_PERMISSION
-    from app.security.tokens import mint_token
+    from authsvc.demo import DEMO
+    from authsvc.security.keys import load_or_create_dev_keys
+    from authsvc.security.principal import RESEND_INVITE_PERMISSION
+    from authsvc.security.tokens import mint_token
 
     keys = load_or_create_dev_keys(settings.data_dir)
 
@@ -98,7 +98,7 @@ def demo_info(settings: Settings, base_url: str) -> dict[str, Any]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.factory import create_app
+    from authsvc.factory import create_app
 
     settings = _settings(args)
     _prepare(settings, seed=True)
@@ -139,8 +139,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from app.security.keys import load_or_create_dev_keys
-    from app.security.tokens import mint_token
+    from authsvc.security.keys import load_or_create_dev_keys
+    from authsvc.security.tokens import mint_token
 
     settings = _settings(args)
     if not settings.uses_dev_key:
@@ -162,14 +162,14 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from app.mail.worker import run_worker_process
+    from authsvc.mail.worker import run_worker_process
 
     settings = _settings(args)
     return int(run_worker_process(settings) or 0)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from app.db.migrate import upgrade_database
+    from authsvc.db.migrate import upgrade_database
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
-    from app.mock.cli import run_mock
+    from authsvc.mock.cli import run_mock
 
     return int(run_mock(args))
 
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mock = commands.add_parser("mock", help="Prism-compatible mock server for a contract")
     try:
-        from app.mock.cli import add_mock_arguments
+        from authsvc.mock.cli import add_mock_arguments
     except ImportError:  # pragma: no cover - the mock package is optional at import time
         mock.add_argument("spec")
     else:
@@ -259,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _default_subject(args: argparse.Namespace) -> uuid.UUID:
     """The demo caller of the given customer, so `authsvc token --customer X` just works."""
-    from app.demo import DEMO
+    from authsvc.demo import DEMO
 
     by_customer = {
         DEMO.customer_id: DEMO.admin_user_id if args.permission else DEMO.member_user_id,

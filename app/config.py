@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.errors import ConfigError
+from authsvc.errors import ConfigError
 
 ENV_PREFIX = "AUTHSVC_"
 # Reserved for the test suite and CI (database URL, Prism, Chromium); never read by the service.

@@ -37,7 +37,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from app.contract import Contract, ContractError
+from authsvc.contract import Contract, ContractError
 
 _MARKER = "_authsvc_openapi31"
 _validated_31: set[str] = set()

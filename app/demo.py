@@ -11,7 +11,7 @@ from typing import Final
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import Customer, User, UserStatus
+from authsvc.db.models import Customer, User, UserStatus
 
 _NAMESPACE = uuid.UUID("6f1c3f8e-2f47-4a8e-9a55-6b0a7f0c2d11")
 

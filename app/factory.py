@@ -18,26 +18,26 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.security import BearerSecurityHandler
 
-from app.asgi_guards import ControlCharacterGuard
-from app.config import Settings
-from app.connexion31 import (
+from authsvc.asgi_guards import ControlCharacterGuard
+from authsvc.config import Settings
+from authsvc.connexion31 import (
     VALIDATOR_MAP_2020_12,
     check_parameters_supported,
     install_openapi31_support,
 )
-from app.contract import Contract, default_contract_path, load_contract
-from app.db.checkpoints import WalCheckpointer
-from app.db.engine import create_db_engine, is_sqlite
-from app.http_errors import install_error_handlers
-from app.mail.transport import build_transport
-from app.mail.worker import start_background_worker
-from app.security.tokens import build_token_verifier
-from app.services.container import Services
-from app.services.health import HealthService
-from app.services.invites import InviteService
+from authsvc.contract import Contract, default_contract_path, load_contract
+from authsvc.db.checkpoints import WalCheckpointer
+from authsvc.db.engine import create_db_engine, is_sqlite
+from authsvc.http_errors import install_error_handlers
+from authsvc.mail.transport import build_transport
+from authsvc.mail.worker import start_background_worker
+from authsvc.security.tokens import build_token_verifier
+from authsvc.services.container import Services
+from authsvc.services.health import HealthService
+from authsvc.services.invites import InviteService
 
 logger = logging.getLogger("authsvc")
-OPERATIONS_CONTRACT = default_contract_path().parent / "operations.yaml"
+OPERATIONS_CONTRACT = default_contract_path("operations.yaml")
 
 
 def swagger_ui_5_dir() -> Path:
@@ -69,7 +69,7 @@ def _bound_resolver(services: Services) -> Resolver:
 
     def resolve(operation_id: str) -> Callable[..., Any]:
         module_name, _, function_name = operation_id.rpartition(".")
-        handler = getattr(import_module(f"handlers.{module_name}"), function_name)
+        handler = getattr(import_module(f"authsvc.handlers.{module_name}"), function_name)
         bound = functools.partial(handler, services=services)
         # Connexion re-inspects the handler on every request; a precomputed signature turns that
         # into an attribute read (inspect.signature honours __signature__ before unwrapping).

@@ -2,7 +2,7 @@
 
 Connexion answers its own errors (validation, security, routing, response validation) with
 `application/problem+json`, which the contract does not document. `install_error_handlers` maps
-each of them, and any unhandled exception, onto the tree in `app.errors`; only fixed messages reach
+each of them, and any unhandled exception, onto the tree in `authsvc.errors`; only fixed messages reach
 the response, so no stack trace, token or address can leak.
 """
 
@@ -30,7 +30,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from app.errors import (
+from authsvc.errors import (
     AuthServiceError,
     Forbidden,
     InternalError,

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.cli import SERVICE_EVENT_LOOP
+from authsvc.cli import SERVICE_EVENT_LOOP
 
 RESEND_OK = {"status": "success", "message": "Invite mail sent successfully"}
 RESEND_PATH = "/auth/api/v1/customers/{customerID}/users/{userID}/resend-invite"

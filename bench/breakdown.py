@@ -31,7 +31,7 @@ from bench.service import RESEND, UNTHROTTLED
 if TYPE_CHECKING:  # the app is imported only once the environment is set (unthrottled)
     from connexion import AsyncApp
 
-    from app.services.container import Services
+    from authsvc.services.container import Services
 
 
 def _cpu_us(call: Callable[[], Any], n: int) -> float:
@@ -59,8 +59,8 @@ def in_process_service() -> Iterator[tuple[dict[str, Any], Services, AsyncApp, s
     Shared by this suite and `bench.profile_request`.
     """
     os.environ.update(UNTHROTTLED)
-    from app.config import load_settings
-    from app.factory import build_services, create_app
+    from authsvc.config import load_settings
+    from authsvc.factory import build_services, create_app
 
     with tempfile.TemporaryDirectory(prefix="authsvc-bench-") as data_dir:
         demo = subprocess.run(

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import respx
 
-from app.mock import mock_router
+from authsvc.mock import mock_router
 from bench.mock_server import HEADERS, PATH, SPEC
 
 BASE = "http://mock.bench/auth/api/v1"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import uvicorn
 
-from app.cli import SERVICE_EVENT_LOOP
-from app.config import load_settings
-from app.factory import create_app
+from authsvc.cli import SERVICE_EVENT_LOOP
+from authsvc.config import load_settings
+from authsvc.factory import create_app
 
 
 def main() -> None:

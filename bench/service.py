@@ -69,7 +69,11 @@ def service(
     if tree is not None:
         name += "@before"
         tree = tree.resolve()
-        authsvc = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
+        authsvc = [
+            sys.executable,
+            "-c",
+            "import sys; from authsvc.cli import main; sys.exit(main())",
+        ]
         # The tree's app/ must win over this checkout's (installed editable): run from inside it,
         # with it first on the path; bench/ still comes from here.
         env["PYTHONPATH"] = f"{tree}{os.pathsep}{BENCH_ROOT}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.security.principal import Principal
-from app.services.container import Services
+from authsvc.security.principal import Principal
+from authsvc.services.container import Services
 
 RESEND_OK = {"status": "success", "message": "Invite mail sent successfully"}
 

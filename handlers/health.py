@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.errors import ServiceUnavailable
-from app.services.container import Services
+from authsvc.errors import ServiceUnavailable
+from authsvc.services.container import Services
 
 
 async def healthz(*, services: Services) -> tuple[dict[str, str], int]:

@@ -13,13 +13,13 @@ from connexion import AsyncApp
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app.cli import demo_info
-from app.config import Settings, load_settings
-from app.db.engine import create_db_engine, make_session_factory
-from app.db.migrate import upgrade_database
-from app.demo import seed_demo_data
-from app.factory import build_services, create_app
-from app.services.container import Services
+from authsvc.cli import demo_info
+from authsvc.config import Settings, load_settings
+from authsvc.db.engine import create_db_engine, make_session_factory
+from authsvc.db.migrate import upgrade_database
+from authsvc.demo import seed_demo_data
+from authsvc.factory import build_services, create_app
+from authsvc.services.container import Services
 from tests import databases
 from tests.mail.support import SmtpServer, free_port
 

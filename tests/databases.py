@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.db.migrate import upgrade_database
-from app.db.models import Base
+from authsvc.db.migrate import upgrade_database
+from authsvc.db.models import Base
 
 POSTGRES_URL_ENV = "AUTHSVC_TEST_POSTGRES_URL"
 

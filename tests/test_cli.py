@@ -10,7 +10,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from app.cli import main
+from authsvc.cli import main
 
 
 def test_demo__prints_one_json_object_with_working_tokens(
@@ -85,7 +85,7 @@ def test_config_error__exits_2_naming_the_variable_without_traceback(
     tmp_path: Path, variable: str, value: str, named: str
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "db", "upgrade", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "authsvc.cli", "db", "upgrade", "--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", variable: value},

@@ -12,14 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from app.connexion31 import (
+from authsvc.connexion31 import (
     VALIDATOR_MAP_2020_12,
     ParameterValidator202012,
     check_parameters_supported,
     draft_2020_12,
     install_openapi31_support,
 )
-from app.contract import ContractError, load_contract
+from authsvc.contract import ContractError, load_contract
 
 UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 

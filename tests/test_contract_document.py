@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.contract import ContractError, default_contract_path, load_contract
+from authsvc.contract import ContractError, default_contract_path, load_contract
 
 SEED = Path(__file__).resolve().parent / "contracts" / "seed.yaml"
 OPERATION = ("/customers/{customerID}/users/{userID}/resend-invite", "post")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, insert
 
-from app.db.checkpoints import WalCheckpointer, checkpoint_once
-from app.db.engine import create_db_engine, write_engine
-from app.db.models import customers_table
-from app.db.types import utcnow
+from authsvc.db.checkpoints import WalCheckpointer, checkpoint_once
+from authsvc.db.engine import create_db_engine, write_engine
+from authsvc.db.models import customers_table
+from authsvc.db.types import utcnow
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import IntegrityError
 
-from app.db.engine import make_session_factory
-from app.db.models import Base, Customer, Invitation, User
-from app.db.types import utcnow
+from authsvc.db.engine import make_session_factory
+from authsvc.db.models import Base, Customer, Invitation, User
+from authsvc.db.types import utcnow
 
 
 def test_migrations__create_every_model_table(engine: Engine) -> None:

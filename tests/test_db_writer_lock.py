@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
-from app.db.engine import WriterBusy, create_db_engine, write_engine
-from app.db.models import customers_table
-from app.db.types import utcnow
+from authsvc.db.engine import WriterBusy, create_db_engine, write_engine
+from authsvc.db.models import customers_table
+from authsvc.db.types import utcnow
 
 TIMEOUT = 5.0  # the engine's busy timeout: a nowait writer must never spend it
 

@@ -1,6 +1,6 @@
 """The one reader of openapi/: everything else consumes what `load_contract` returns."""
 
-from app.contract.loader import (
+from authsvc.contract.loader import (
     Contract,
     ContractError,
     Operation,

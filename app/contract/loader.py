@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -20,7 +21,6 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-OPENAPI_DIR = Path(__file__).resolve().parents[2] / "openapi"
 
 
 class ContractError(Exception):
@@ -106,9 +106,10 @@ class Contract:
         return (self.resolved.get("components") or {}).get("securitySchemes") or {}
 
 
-def default_contract_path() -> Path:
-    """The Auth Service contract shipped in `openapi/`."""
-    return OPENAPI_DIR / "auth-service.yaml"
+def default_contract_path(name: str = "auth-service.yaml") -> Path:
+    """A contract shipped in `openapi/`, which installs as the package data `authsvc.openapi`."""
+    # Wheels install unzipped, so the resource is a real file and relative `$ref`s resolve beside it.
+    return Path(str(resources.files("authsvc.openapi").joinpath(name)))
 
 
 def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:

@@ -8,7 +8,7 @@ when the lock is free (app.services.container), so does every other request. Her
 passive checkpoint takes no write lock, so writers carry on while it copies and syncs, and a
 writer that starts once the log is fully copied restarts it from the beginning. Request
 connections keep a much higher autocheckpoint as a backstop (see
-`app.db.engine.BACKGROUND_CHECKPOINT_PAGES`): when this thread is not running, or writes are so
+`authsvc.db.engine.BACKGROUND_CHECKPOINT_PAGES`): when this thread is not running, or writes are so
 continuous that no writer ever finds the log fully copied, a commit checkpoints as before, and
 finds little left to copy.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from app.db.engine import is_sqlite
+from authsvc.db.engine import is_sqlite
 
 logger = logging.getLogger(__name__)
 

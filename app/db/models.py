@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from app.db.types import UTCDateTime, utcnow
+from authsvc.db.types import UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):

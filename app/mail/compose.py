@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from app.config import Settings
+from authsvc.config import Settings
 
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x85\u2028\u2029]+")
 
@@ -28,7 +28,7 @@ class ComposedMail:
 def _environment() -> Environment:
     # Built on first use, not at import: no import-time side effects.
     return Environment(
-        loader=PackageLoader("app.mail", "templates"),
+        loader=PackageLoader("authsvc.mail", "templates"),
         # Escape only the HTML part: the text part must show names exactly as typed.
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=StrictUndefined,

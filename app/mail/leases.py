@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Engine, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import OutboxMessage, OutboxStatus, outbox_table
-from app.db.types import utcnow
-from app.mail.transport import OutboundMail
+from authsvc.db.models import OutboxMessage, OutboxStatus, outbox_table
+from authsvc.db.types import utcnow
+from authsvc.mail.transport import OutboundMail
 
 SessionFactory = sessionmaker[Session]
 

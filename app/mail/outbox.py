@@ -8,10 +8,10 @@ from email.utils import parseaddr
 
 from sqlalchemy import Connection, insert
 
-from app.config import Settings
-from app.db.models import OutboxStatus, outbox_table
-from app.db.types import utcnow
-from app.mail.compose import ComposedMail, one_line
+from authsvc.config import Settings
+from authsvc.db.models import OutboxStatus, outbox_table
+from authsvc.db.types import utcnow
+from authsvc.mail.compose import ComposedMail, one_line
 
 FALLBACK_DOMAIN = "authsvc.localhost"
 # A Core INSERT built once: the ORM unit of work for a row that is never read back in the request

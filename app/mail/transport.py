@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from app.config import Settings
-from app.errors import ConfigError
+from authsvc.config import Settings
+from authsvc.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

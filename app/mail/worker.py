@@ -1,6 +1,6 @@
 """The loop that drains the outbox: a thread in `authsvc serve`, a process in `authsvc worker`.
 
-Each round claims up to `outbox_batch_size` due messages (see `app.mail.leases`), then for each one
+Each round claims up to `outbox_batch_size` due messages (see `authsvc.mail.leases`), then for each one
 re-checks and extends its lease, sends it outside any transaction, and records the outcome: SENT
 with the bodies scrubbed, or a failed attempt with its backoff, or FAILED after
 `outbox_max_attempts`.
@@ -36,10 +36,10 @@ from types import FrameType
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.config import Settings
-from app.db.engine import create_db_engine, make_session_factory, write_engine
-from app.mail import leases
-from app.mail.transport import DeliveryError, Transport, build_transport, describe_error
+from authsvc.config import Settings
+from authsvc.db.engine import create_db_engine, make_session_factory, write_engine
+from authsvc.mail import leases
+from authsvc.mail.transport import DeliveryError, Transport, build_transport, describe_error
 
 logger = logging.getLogger(__name__)
 

@@ -10,30 +10,30 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.mock.engine import MockEngine
-    from app.mock.model import MockOptions, MockRequest, MockResponse, Violation
-    from app.mock.router import mock_router
-    from app.mock.server import MockApp, create_app
+    from authsvc.mock.engine import MockEngine
+    from authsvc.mock.model import MockOptions, MockRequest, MockResponse, Violation
+    from authsvc.mock.router import mock_router
+    from authsvc.mock.server import MockApp, create_app
 
 # Everything is imported on first use: the server never needs respx, a respx user never needs the
 # ASGI server, `authsvc mock` starts faster without either, and the pytest plugin (loaded before
 # coverage starts) must not pull the engine in early.
 _LAZY = {
-    "MockEngine": "app.mock.engine",
-    "MockOptions": "app.mock.model",
-    "MockRequest": "app.mock.model",
-    "MockResponse": "app.mock.model",
-    "Violation": "app.mock.model",
-    "mock_router": "app.mock.router",
-    "MockApp": "app.mock.server",
-    "create_app": "app.mock.server",
+    "MockEngine": "authsvc.mock.engine",
+    "MockOptions": "authsvc.mock.model",
+    "MockRequest": "authsvc.mock.model",
+    "MockResponse": "authsvc.mock.model",
+    "Violation": "authsvc.mock.model",
+    "mock_router": "authsvc.mock.router",
+    "MockApp": "authsvc.mock.server",
+    "create_app": "authsvc.mock.server",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'app.mock' has no attribute {name!r}")
+    raise AttributeError(f"module 'authsvc.mock' has no attribute {name!r}")
 
 
 __all__ = [

@@ -9,10 +9,10 @@ from urllib.parse import parse_qsl
 
 from jsonschema.protocols import Validator
 
-from app.mock.media import essence, is_json, wildcard_match
-from app.mock.model import MockRequest, Violation
-from app.mock.params import coerce
-from app.mock.schemas import make_validator, strip_properties, to_json_schema, violations
+from authsvc.mock.media import essence, is_json, wildcard_match
+from authsvc.mock.model import MockRequest, Violation
+from authsvc.mock.params import coerce
+from authsvc.mock.schemas import make_validator, strip_properties, to_json_schema, violations
 
 _FORM = "application/x-www-form-urlencoded"
 

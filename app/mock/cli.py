@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from app.contract import ContractError, load_contract
-from app.mock.jwt_verify import JwtVerifier
-from app.mock.model import MockOptions
+from authsvc.contract import ContractError, load_contract
+from authsvc.mock.jwt_verify import JwtVerifier
+from authsvc.mock.model import MockOptions
 
 
 def add_mock_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,8 +70,8 @@ def run_mock(args: argparse.Namespace) -> int:
     """Serve the mock until interrupted; 2 on a bad contract or options (one line on stderr)."""
     import uvicorn  # imported here: building the parser must not load the server stack
 
-    from app.mock.server import MockApp
-    from app.mock.serving import uvicorn_options
+    from authsvc.mock.server import MockApp
+    from authsvc.mock.serving import uvicorn_options
 
     try:
         contract = load_contract(args.spec)

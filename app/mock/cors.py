@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.mock.model import MockRequest, MockResponse
+from authsvc.mock.model import MockRequest, MockResponse
 
 
 def cors_headers(request: MockRequest) -> tuple[tuple[str, str], ...]:

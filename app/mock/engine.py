@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.contract import Contract, Operation
-from app.mock.body import BodyValidator
-from app.mock.cors import cors_headers, preflight
-from app.mock.model import MockOptions, MockRequest, MockResponse, Violation
-from app.mock.negotiation import Negotiated, for_invalid_request, for_valid_request
-from app.mock.params import ParameterValidator
-from app.mock.prefer import Preferences, parse_preferences
-from app.mock.problems import (
+from authsvc.contract import Contract, Operation
+from authsvc.mock.body import BodyValidator
+from authsvc.mock.cors import cors_headers, preflight
+from authsvc.mock.model import MockOptions, MockRequest, MockResponse, Violation
+from authsvc.mock.negotiation import Negotiated, for_invalid_request, for_valid_request
+from authsvc.mock.params import ParameterValidator
+from authsvc.mock.prefer import Preferences, parse_preferences
+from authsvc.mock.problems import (
     FORBIDDEN,
     INVALID_CONTENT_TYPE,
     UNAUTHORIZED,
@@ -29,10 +29,10 @@ from app.mock.problems import (
     VIOLATIONS,
     MockProblem,
 )
-from app.mock.render import Renderer
-from app.mock.response_check import ResponseChecker
-from app.mock.routing import Router, param_name
-from app.mock.security import check_security
+from authsvc.mock.render import Renderer
+from authsvc.mock.response_check import ResponseChecker
+from authsvc.mock.routing import Router, param_name
+from authsvc.mock.security import check_security
 
 _MAX_VIOLATIONS_HEADER = 8 * 1024 - 100
 _MAX_ANSWERS = 256  # per operation: (code, example, dynamic, Accept) combinations remembered

@@ -16,9 +16,9 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from app.mock.refs import resolve_ref
-from app.mock.regex_gen import string_matching
-from app.mock.sampler import infer_type, sample
+from authsvc.mock.refs import resolve_ref
+from authsvc.mock.regex_gen import string_matching
+from authsvc.mock.sampler import infer_type, sample
 
 _ATTEMPTS = 8
 _MAX_DEPTH = 6

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 if TYPE_CHECKING:
-    from app.mock.jwt_verify import JwtVerifier
+    from authsvc.mock.jwt_verify import JwtVerifier
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.mock.media import best_match
-from app.mock.problems import NO_RESPONSE_DEFINED, NOT_ACCEPTABLE, NOT_FOUND, MockProblem
+from authsvc.mock.media import best_match
+from authsvc.mock.problems import NO_RESPONSE_DEFINED, NOT_ACCEPTABLE, NOT_FOUND, MockProblem
 
 NO_EXAMPLE = object()
 

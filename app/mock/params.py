@@ -15,8 +15,8 @@ from urllib.parse import unquote
 
 from jsonschema.protocols import Validator
 
-from app.mock.model import MockRequest, Violation
-from app.mock.schemas import make_validator, to_json_schema, violations
+from authsvc.mock.model import MockRequest, Violation
+from authsvc.mock.schemas import make_validator, to_json_schema, violations
 
 _LOCATIONS = ("header", "query", "path", "cookie")
 _MEMO_MAX_ENTRIES = 1024

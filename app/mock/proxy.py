@@ -11,9 +11,9 @@ import logging
 
 import httpx
 
-from app.mock.engine import MockEngine, check_exchange
-from app.mock.model import MockRequest, MockResponse
-from app.mock.problems import UPSTREAM_UNREACHABLE, VIOLATIONS, MockProblem
+from authsvc.mock.engine import MockEngine, check_exchange
+from authsvc.mock.model import MockRequest, MockResponse
+from authsvc.mock.problems import UPSTREAM_UNREACHABLE, VIOLATIONS, MockProblem
 
 log = logging.getLogger("authsvc.mock.proxy")
 # Hop-by-hop headers (RFC 9110 7.6.1) and those httpx recomputes must not be forwarded.

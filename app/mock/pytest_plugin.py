@@ -19,7 +19,7 @@ import pytest
 if TYPE_CHECKING:  # pytest loads this plugin before coverage starts: import the project lazily
     import respx
 
-    from app.contract import Contract
+    from authsvc.contract import Contract
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def contract_mock() -> Iterator[Callable[..., respx.MockRouter]]:
     """Start a mock router for any contract; every router started is stopped after the test."""
-    from app.mock.router import mock_router  # deferred: collecting tests must stay cheap
+    from authsvc.mock.router import mock_router  # deferred: collecting tests must stay cheap
 
     started: list[respx.MockRouter] = []
 
@@ -54,7 +54,7 @@ def authsvc_mock(
 ) -> respx.MockRouter:
     """The mock of `authsvc_mock_spec` (or the Auth Service contract), started for this test."""
     configured = str(request.config.getini("authsvc_mock_spec") or "")
-    from app.contract import default_contract_path
+    from authsvc.contract import default_contract_path
 
     spec = Path(request.config.rootpath, configured) if configured else default_contract_path()
     return contract_mock(spec)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.contract import Contract
-from app.mock.generator import generate
-from app.mock.media import serialise
-from app.mock.model import MockOptions
-from app.mock.negotiation import NO_EXAMPLE, Negotiated
-from app.mock.response_check import ResponseChecker
-from app.mock.sampler import sample
-from app.mock.schemas import make_validator, to_json_schema
+from authsvc.contract import Contract
+from authsvc.mock.generator import generate
+from authsvc.mock.media import serialise
+from authsvc.mock.model import MockOptions
+from authsvc.mock.negotiation import NO_EXAMPLE, Negotiated
+from authsvc.mock.response_check import ResponseChecker
+from authsvc.mock.sampler import sample
+from authsvc.mock.schemas import make_validator, to_json_schema
 
 
 class Renderer:

@@ -13,12 +13,12 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from app.contract import Operation
-from app.mock.media import is_json, wildcard_match
-from app.mock.model import Violation
-from app.mock.negotiation import find_response
-from app.mock.params import ParameterValidator
-from app.mock.schemas import make_validator, strip_properties, to_json_schema, violations
+from authsvc.contract import Operation
+from authsvc.mock.media import is_json, wildcard_match
+from authsvc.mock.model import Violation
+from authsvc.mock.negotiation import find_response
+from authsvc.mock.params import ParameterValidator
+from authsvc.mock.schemas import make_validator, strip_properties, to_json_schema, violations
 
 _MEMO_MAX_BODY = 4096
 _MEMO_MAX_ENTRIES = 256

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import httpx
 import respx
 
-from app.contract import Contract, load_contract
-from app.mock.engine import MockEngine
-from app.mock.model import MockOptions, MockRequest, MockResponse
+from authsvc.contract import Contract, load_contract
+from authsvc.mock.engine import MockEngine
+from authsvc.mock.model import MockOptions, MockRequest, MockResponse
 
 DEFAULT_BASE_URL = "http://mock.local"
 

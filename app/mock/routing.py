@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from app.contract import Contract, Operation
-from app.mock.problems import (
+from authsvc.contract import Contract, Operation
+from authsvc.mock.problems import (
     NO_METHOD_MATCHED,
     NO_PATH_MATCHED,
     NO_SERVER_CONFIGURATION,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.mock.refs import resolve_ref
+from authsvc.mock.refs import resolve_ref
 
 _MAX_DEPTH = 15
 _KEYWORD_TYPES = (

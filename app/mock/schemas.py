@@ -16,7 +16,7 @@ from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
-from app.mock.model import Violation
+from authsvc.mock.model import Violation
 
 _FORMATS = FormatChecker()
 

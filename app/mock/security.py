@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.mock.jwt_verify import JwtVerifier, TokenRejected
-from app.mock.model import MockRequest, Violation
+from authsvc.mock.jwt_verify import JwtVerifier, TokenRejected
+from authsvc.mock.model import MockRequest, Violation
 
 _BEARER = re.compile(r"Bearer\s.+")
 _BASIC_TAG = 'Basic realm="*"'

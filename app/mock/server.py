@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from app.contract import Contract, ContractError, load_contract
-from app.mock.engine import MockEngine
-from app.mock.model import MockOptions, MockRequest, MockResponse
+from authsvc.contract import Contract, ContractError, load_contract
+from authsvc.mock.engine import MockEngine
+from authsvc.mock.model import MockOptions, MockRequest, MockResponse
 
 if TYPE_CHECKING:
     import httpx
@@ -63,7 +63,7 @@ class MockApp:
         if self.proxy:
             import httpx  # only a proxying mock pays for the HTTP client
 
-            from app.mock.proxy import forward
+            from authsvc.mock.proxy import forward
 
             self._client = self._client or httpx.AsyncClient(timeout=30.0)
             response = await forward(

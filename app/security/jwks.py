@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from app.errors import Unauthorized
-from app.security.jwk import VerificationKey, key_from_jwk
+from authsvc.errors import Unauthorized
+from authsvc.security.jwk import VerificationKey, key_from_jwk
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Key sources: where the verifier gets the keys it trusts, chosen once from the settings.
 
     StaticKeySource    one key: the generated dev key, a PEM public key file, or an HS256 secret
-    JwksKeySource      keys fetched from a JWKS URL, cached by `kid` (see `app.security.jwks`)
+    JwksKeySource      keys fetched from a JWKS URL, cached by `kid` (see `authsvc.security.jwks`)
 
 Keys are parsed when the source is built, never per request. Nothing here logs key material.
 """
@@ -19,16 +19,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.config import Settings
-from app.errors import ConfigError, Unauthorized
-from app.security.jwk import (
+from authsvc.config import Settings
+from authsvc.errors import ConfigError, Unauthorized
+from authsvc.security.jwk import (
     KeySource,
     VerificationKey,
     hmac_verification_key,
     jwk_thumbprint,
     verification_key,
 )
-from app.security.jwks import JwksKeySource
+from authsvc.security.jwks import JwksKeySource
 
 __all__ = [
     "DEV_KEY_FILENAME",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from app.errors import Forbidden
-from app.security.principal import RESEND_INVITE_PERMISSION, Principal
+from authsvc.errors import Forbidden
+from authsvc.security.principal import RESEND_INVITE_PERMISSION, Principal
 
 
 def may_resend_invite(principal: Principal, customer_id: uuid.UUID) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import Unauthorized
+from authsvc.errors import Unauthorized
 
 RESEND_INVITE_PERMISSION = "users:resend-invite"
 

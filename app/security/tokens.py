@@ -20,12 +20,12 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.config import Settings
-from app.errors import Unauthorized
-from app.security.jwk import KeySource, is_safe_kid
-from app.security.keys import DevKeys, build_key_source
-from app.security.principal import Principal, principal_from_claims
-from app.security.verified_tokens import VerifiedTokenCache
+from authsvc.config import Settings
+from authsvc.errors import Unauthorized
+from authsvc.security.jwk import KeySource, is_safe_kid
+from authsvc.security.keys import DevKeys, build_key_source
+from authsvc.security.principal import Principal, principal_from_claims
+from authsvc.security.verified_tokens import VerifiedTokenCache
 
 log = logging.getLogger(__name__)
 

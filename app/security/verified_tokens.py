@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.security.principal import Principal
+from authsvc.security.principal import Principal
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
-from app.db.models import audit_events_table
-from app.db.types import utcnow
+from authsvc.db.models import audit_events_table
+from authsvc.db.types import utcnow
 
 _INSERT_EVENT = insert(audit_events_table)  # built once, like every statement on the hot path
 

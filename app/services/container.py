@@ -10,12 +10,12 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from app.db.engine import WriterBusy
-from app.errors import ServiceUnavailable
-from app.security.principal import Principal
-from app.security.tokens import TokenVerifier
-from app.services.health import HealthService
-from app.services.invites import InviteService
+from authsvc.db.engine import WriterBusy
+from authsvc.errors import ServiceUnavailable
+from authsvc.security.principal import Principal
+from authsvc.security.tokens import TokenVerifier
+from authsvc.services.health import HealthService
+from authsvc.services.invites import InviteService
 
 T = TypeVar("T")
 

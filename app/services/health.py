@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from app.db.engine import ping
+from authsvc.db.engine import ping
 
 
 @dataclass(frozen=True)

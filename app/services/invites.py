@@ -24,16 +24,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from app.config import Settings
-from app.db.engine import WriterBusy, write_engine
-from app.db.models import (
+from authsvc.config import Settings
+from authsvc.db.engine import WriterBusy, write_engine
+from authsvc.db.models import (
     UserStatus,
     customers_table,
     invitations_table,
     users_table,
 )
-from app.db.types import utcnow
-from app.errors import (
+from authsvc.db.types import utcnow
+from authsvc.errors import (
     AuthServiceError,
     Forbidden,
     NotFound,
@@ -41,12 +41,12 @@ from app.errors import (
     Unauthorized,
     UserAlreadyOnboarded,
 )
-from app.mail.compose import compose_invite
-from app.mail.outbox import enqueue
-from app.security.policy import may_resend_invite
-from app.security.principal import Principal
-from app.services.audit import record_event
-from app.services.transactions import is_transient, run_in_transaction
+from authsvc.mail.compose import compose_invite
+from authsvc.mail.outbox import enqueue
+from authsvc.security.policy import may_resend_invite
+from authsvc.security.principal import Principal
+from authsvc.services.audit import record_event
+from authsvc.services.transactions import is_transient, run_in_transaction
 
 ACTION = "invite.resend"
 

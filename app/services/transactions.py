@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from app.errors import ServiceUnavailable
+from authsvc.errors import ServiceUnavailable
 
 logger = logging.getLogger("authsvc.transactions")
 T = TypeVar("T")

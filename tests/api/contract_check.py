@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from jsonschema import Draft202012Validator
 
-from app.contract import Contract, default_contract_path, load_contract
+from authsvc.contract import Contract, default_contract_path, load_contract
 
 _CONTRACT: Contract | None = None
 

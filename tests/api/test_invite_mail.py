@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from app.config import Settings
-from app.db.models import Invitation
-from app.db.types import utcnow
-from app.mail.transport import build_transport
-from app.mail.worker import OutboxWorker
-from app.services.container import Services
+from authsvc.config import Settings
+from authsvc.db.models import Invitation
+from authsvc.db.types import utcnow
+from authsvc.mail.transport import build_transport
+from authsvc.mail.worker import OutboxWorker
+from authsvc.services.container import Services
 from tests.mail.support import SmtpServer
 
 LINK = re.compile(r"https://app\.example\.test/invite/([A-Za-z0-9_\-]+)")

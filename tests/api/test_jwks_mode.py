@@ -12,14 +12,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
-from app.config import Settings
-from app.db.engine import make_session_factory
-from app.demo import DEMO, seed_demo_data
-from app.factory import build_services, create_app
-from app.security.jwk import public_jwk
-from app.security.keys import DevKeys, load_or_create_dev_keys
-from app.security.principal import RESEND_INVITE_PERMISSION
-from app.security.tokens import mint_token
+from authsvc.config import Settings
+from authsvc.db.engine import make_session_factory
+from authsvc.demo import DEMO, seed_demo_data
+from authsvc.factory import build_services, create_app
+from authsvc.security.jwk import public_jwk
+from authsvc.security.keys import DevKeys, load_or_create_dev_keys
+from authsvc.security.principal import RESEND_INVITE_PERMISSION
+from authsvc.security.tokens import mint_token
 from tests.security.helpers import RecordingServer, recording_server
 
 JWKS_PATH = "/.well-known/jwks.json"

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from app.db.models import AuditEvent, Invitation, OutboxMessage, User, UserStatus
-from app.services.container import Services
+from authsvc.db.models import AuditEvent, Invitation, OutboxMessage, User, UserStatus
+from authsvc.services.container import Services
 from tests.api.contract_check import assert_documented, example_of
 
 BASE = "/auth/api/v1"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app.db.engine import create_db_engine, make_session_factory
+from authsvc.db.engine import create_db_engine, make_session_factory
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_writer_gate__a_connection_reused_for_two_transactions_does_not_wait_on_
 
 
 def test_writer_gate__hands_over_in_arrival_order() -> None:
-    from app.db.engine import _WriterGate
+    from authsvc.db.engine import _WriterGate
 
     gate = _WriterGate(timeout_seconds=5)
     holder: dict[str, Any] = {}
@@ -124,7 +124,7 @@ def test_writer_gate__hands_over_in_arrival_order() -> None:
 
 
 def test_writer_gate__a_writer_that_times_out_proceeds_without_it() -> None:
-    from app.db.engine import _WriterGate
+    from authsvc.db.engine import _WriterGate
 
     gate = _WriterGate(timeout_seconds=0.05)
     holder: dict[str, Any] = {}

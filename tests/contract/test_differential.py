@@ -20,13 +20,13 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from app.cli import demo_info
-from app.config import load_settings
-from app.contract import default_contract_path, load_contract
-from app.db.engine import make_session_factory
-from app.demo import seed_demo_data
-from app.factory import build_services, create_app
-from app.mock import MockApp, MockOptions
+from authsvc.cli import demo_info
+from authsvc.config import load_settings
+from authsvc.contract import default_contract_path, load_contract
+from authsvc.db.engine import make_session_factory
+from authsvc.demo import seed_demo_data
+from authsvc.factory import build_services, create_app
+from authsvc.mock import MockApp, MockOptions
 from tests.api.contract_check import documented_response
 from tests.mock.servers import running_mock
 from tests.support.live_server import live_server

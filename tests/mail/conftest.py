@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.config import Settings
+from authsvc.config import Settings
 from tests.mail.support import SmtpServer, make_settings
 
 

@@ -19,12 +19,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import Engine, select
 
-from app.config import Settings
-from app.db.engine import make_session_factory, write_engine
-from app.db.models import Customer, OutboxMessage, User
-from app.db.types import utcnow
-from app.mail.compose import compose_invite
-from app.mail.outbox import enqueue
+from authsvc.config import Settings
+from authsvc.db.engine import make_session_factory, write_engine
+from authsvc.db.models import Customer, OutboxMessage, User
+from authsvc.db.types import utcnow
+from authsvc.mail.compose import compose_invite
+from authsvc.mail.outbox import enqueue
 
 SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret-p@ss:word"
 

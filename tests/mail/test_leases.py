@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, update
 
-from app.db.engine import make_session_factory, write_engine
-from app.db.models import OutboxMessage, OutboxStatus
-from app.db.types import utcnow
-from app.mail import leases
+from authsvc.db.engine import make_session_factory, write_engine
+from authsvc.db.models import OutboxMessage, OutboxStatus
+from authsvc.db.types import utcnow
+from authsvc.mail import leases
 from tests.mail.support import enqueue_invites, make_settings, outbox_rows
 
 

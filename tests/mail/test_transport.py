@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import ConfigError
-from app.mail import transport
-from app.mail.transport import (
+from authsvc.errors import ConfigError
+from authsvc.mail import transport
+from authsvc.mail.transport import (
     MAIL_POLICY,
     DeliveryError,
     FileTransport,
@@ -243,7 +243,7 @@ def test_file_transport__writes_parsable_eml_and_logs_only_the_path(
     directory = tmp_path / "mail"
     transport = FileTransport(directory, mail_from=MAIL_FROM)
 
-    with caplog.at_level(logging.INFO, logger="app.mail.transport"):
+    with caplog.at_level(logging.INFO, logger="authsvc.mail.transport"):
         transport.send(MAIL)
         transport.send(MAIL)  # a retry overwrites: still one file per message
 

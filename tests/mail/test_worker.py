@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from app.config import Settings
-from app.db.engine import create_db_engine, make_session_factory
-from app.db.models import OutboxStatus
-from app.mail import leases
-from app.mail.transport import OutboundMail, Transport, build_transport
-from app.mail.worker import DeliveryReport, OutboxWorker, start_background_worker
+from authsvc.config import Settings
+from authsvc.db.engine import create_db_engine, make_session_factory
+from authsvc.db.models import OutboxStatus
+from authsvc.mail import leases
+from authsvc.mail.transport import OutboundMail, Transport, build_transport
+from authsvc.mail.worker import DeliveryReport, OutboxWorker, start_background_worker
 from tests.mail.support import SmtpServer, enqueue_invites, free_port, make_settings, outbox_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def test_deliver_due__smtp_down_then_back__each_delivered_once(
     worker = OutboxWorker(engine, build_transport(mail_settings), mail_settings)
     smtp_server.stop()
 
-    with caplog.at_level(logging.WARNING, logger="app.mail"):
+    with caplog.at_level(logging.WARNING, logger="authsvc.mail"):
         report = worker.deliver_due()
 
     assert report == DeliveryReport(claimed=5, retrying=5)
@@ -284,7 +284,7 @@ def test_run__database_missing_then_back_and_transport_bug__recovers_without_res
     engine = create_db_engine(f"sqlite:///{database}", timeout_seconds=1)
     transport = FlakyTransport(build_transport(settings))
 
-    with caplog.at_level(logging.INFO, logger="app.mail"):
+    with caplog.at_level(logging.INFO, logger="authsvc.mail"):
         handle = start_background_worker(engine, transport, settings)
         try:
             wait_until(lambda: "round failed" in caplog.text)  # no database yet
@@ -332,8 +332,8 @@ def test_run_worker_process__delivers_files_and_stops_on_sigterm(
         "AUTHSVC_OUTBOX_POLL_SECONDS": "0.05",
     }
     code = (
-        "import sys; from app.config import load_settings;"
-        "from app.mail.worker import run_worker_process;"
+        "import sys; from authsvc.config import load_settings;"
+        "from authsvc.mail.worker import run_worker_process;"
         "sys.exit(run_worker_process(load_settings()))"
     )
     process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.contract import Contract, load_contract
+from authsvc.contract import Contract, load_contract
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "contracts"
 

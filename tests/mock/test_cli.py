@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.mock.cli import add_mock_arguments, build_options, run_mock
+from authsvc.mock.cli import add_mock_arguments, build_options, run_mock
 from tests.mock.conftest import CONTRACTS
 from tests.mock.servers import free_port, wait_until_up
 
@@ -63,7 +63,7 @@ def test_cli__module_prints_routes_and_serves() -> None:
         [
             sys.executable,
             "-m",
-            "app.mock",
+            "authsvc.mock",
             str(CONTRACTS / "seed.yaml"),
             "--port",
             str(port),

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.contract import Contract
-from app.mock import MockEngine, MockOptions, MockRequest
-from app.mock.jwt_verify import JwtVerifier
+from authsvc.contract import Contract
+from authsvc.mock import MockEngine, MockOptions, MockRequest
+from authsvc.mock.jwt_verify import JwtVerifier
 from tests.mock.corpus import BEARER, CASES, DYNAMIC_CASES, RESEND, Case
 
 C = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
@@ -107,7 +107,7 @@ def test_engine__errors_flag_turns_a_bad_example_into_500(contracts: dict[str, C
     raw = json.loads(json.dumps(contracts["seed.yaml"].raw))
     op = raw["paths"]["/customers/{customerID}/users/{userID}/resend-invite"]["post"]
     op["responses"]["200"]["content"]["application/json"]["example"] = {"status": 1}
-    from app.contract import load_contract
+    from authsvc.contract import load_contract
 
     engine = MockEngine(load_contract(raw), MockOptions(errors=True))
     response = _ask(engine, "POST", RESEND, BEARER)

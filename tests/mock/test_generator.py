@@ -1,4 +1,4 @@
-"""Dynamic bodies (`app.mock.generator`): valid against their schema, repeatable with a seed."""
+"""Dynamic bodies (`authsvc.mock.generator`): valid against their schema, repeatable with a seed."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.contract import Contract, load_contract
-from app.mock.engine import MockEngine
-from app.mock.generator import generate
-from app.mock.model import MockOptions, MockRequest
-from app.mock.sampler import sample
-from app.mock.schemas import make_validator, strip_properties, to_json_schema
+from authsvc.contract import Contract, load_contract
+from authsvc.mock.engine import MockEngine
+from authsvc.mock.generator import generate
+from authsvc.mock.model import MockOptions, MockRequest
+from authsvc.mock.sampler import sample
+from authsvc.mock.schemas import make_validator, strip_properties, to_json_schema
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "int-bounds": {"type": "integer", "minimum": 5, "maximum": 9},

@@ -1,4 +1,4 @@
-"""Negotiation (`app.mock.negotiation`): which status, media type and example a request gets."""
+"""Negotiation (`authsvc.mock.negotiation`): which status, media type and example a request gets."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from app.contract import Contract
-from app.mock.negotiation import (
+from authsvc.contract import Contract
+from authsvc.mock.negotiation import (
     NO_EXAMPLE,
     find_response,
     for_invalid_request,
     for_valid_request,
 )
-from app.mock.problems import MockProblem
+from authsvc.mock.problems import MockProblem
 
 TWO_PETS = [{"id": 1, "name": "Rex", "tag": "dog"}, {"id": 2, "name": "Tom", "tag": "cat"}]
 SCHEMA = "<from schema>"  # the body is sampled or generated from the schema, not an example

@@ -1,11 +1,11 @@
-"""Preferences (`app.mock.prefer`): the `Prefer` header, its `__` query forms, malformed values."""
+"""Preferences (`authsvc.mock.prefer`): the `Prefer` header, its `__` query forms, malformed values."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.mock.prefer import Preferences, parse_preferences
-from app.mock.problems import MockProblem
+from authsvc.mock.prefer import Preferences, parse_preferences
+from authsvc.mock.problems import MockProblem
 
 Query = dict[str, list[str]]
 

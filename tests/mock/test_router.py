@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.contract import Contract, default_contract_path
-from app.mock import MockApp, MockEngine, MockRequest, mock_router
-from app.mock.router import _ResponseHeaders
+from authsvc.contract import Contract, default_contract_path
+from authsvc.mock import MockApp, MockEngine, MockRequest, mock_router
+from authsvc.mock.router import _ResponseHeaders
 from tests.mock.corpus import CASES, RESEND, as_kwargs
 from tests.mock.servers import running_mock
 

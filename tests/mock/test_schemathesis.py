@@ -9,8 +9,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import ignored_auth
 
-from app.contract import default_contract_path, load_contract
-from app.mock import MockApp, MockOptions
+from authsvc.contract import default_contract_path, load_contract
+from authsvc.mock import MockApp, MockOptions
 from tests.mock.servers import running_mock
 
 schema = schemathesis.openapi.from_path(default_contract_path())

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.contract import Contract
-from app.mock import MockApp, MockOptions
-from app.mock.serving import CoalescingTransport
+from authsvc.contract import Contract
+from authsvc.mock import MockApp, MockOptions
+from authsvc.mock.serving import CoalescingTransport
 from tests.mock.conftest import CONTRACTS
 from tests.mock.corpus import BEARER, RESEND
 from tests.mock.servers import running_mock
@@ -34,7 +34,7 @@ def test_server__delay_is_applied(contracts: dict[str, Contract]) -> None:
 def test_server__reload(tmp_path: Path, replacement: str, reloaded: bool, status: int) -> None:
     spec = tmp_path / "seed.yaml"
     spec.write_text((CONTRACTS / "seed.yaml").read_text())
-    from app.contract import load_contract
+    from authsvc.contract import load_contract
 
     app = MockApp(load_contract(spec))
     if reloaded:

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from app.cli import demo_info
-from app.config import Settings, load_settings
-from app.db.engine import make_session_factory
-from app.demo import seed_demo_data
-from app.factory import build_services, create_app
+from authsvc.cli import demo_info
+from authsvc.config import Settings, load_settings
+from authsvc.db.engine import make_session_factory
+from authsvc.demo import seed_demo_data
+from authsvc.factory import build_services, create_app
 from tests.support.live_server import live_server
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import AuditEvent, Invitation, OutboxMessage, OutboxStatus
+from authsvc.db.models import AuditEvent, Invitation, OutboxMessage, OutboxStatus
 
 API = "/auth/api/v1"
 UNAUTHORIZED = {"message": "Unauthorized", "errorCode": "ERR_UNAUTHORIZED"}

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import AuditEvent
+from authsvc.db.models import AuditEvent
 from tests.reliability.conftest import ServeFactory
 from tests.reliability.support import (
     bearer,

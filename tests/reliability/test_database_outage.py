@@ -108,7 +108,7 @@ def private_cluster() -> Iterator[Cluster]:
         )
         cluster.start()
         databases.wait_for(cluster.url)
-        from app.db.migrate import upgrade_database
+        from authsvc.db.migrate import upgrade_database
 
         upgrade_database(cluster.url)
         yield cluster

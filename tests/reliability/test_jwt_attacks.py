@@ -28,14 +28,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from app.cli import demo_info
-from app.config import load_settings
-from app.db.engine import make_session_factory
-from app.db.models import User, UserStatus
-from app.demo import DEMO, seed_demo_data
-from app.factory import build_services, create_app
-from app.security.keys import DevKeys, load_or_create_dev_keys
-from app.services.container import Services
+from authsvc.cli import demo_info
+from authsvc.config import load_settings
+from authsvc.db.engine import make_session_factory
+from authsvc.db.models import User, UserStatus
+from authsvc.demo import DEMO, seed_demo_data
+from authsvc.factory import build_services, create_app
+from authsvc.security.keys import DevKeys, load_or_create_dev_keys
+from authsvc.services.container import Services
 from tests.reliability.support import (
     UNAUTHORIZED,
     RecordingServer,

@@ -21,7 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session as DbSession
 
-from app.db.models import OutboxMessage, OutboxStatus
+from authsvc.db.models import OutboxMessage, OutboxStatus
 from tests.contract.processes import running
 from tests.mail.support import SmtpServer, enqueue_invites, free_port, make_settings
 from tests.reliability.conftest import ServeFactory

@@ -22,13 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from app.config import Settings, load_settings
-from app.db.engine import make_session_factory
-from app.db.models import Customer, OutboxMessage, User, UserStatus
-from app.demo import DEMO
-from app.security.keys import load_or_create_dev_keys
-from app.security.tokens import TokenMinter
-from app.services.container import Services
+from authsvc.config import Settings, load_settings
+from authsvc.db.engine import make_session_factory
+from authsvc.db.models import Customer, OutboxMessage, User, UserStatus
+from authsvc.demo import DEMO
+from authsvc.security.keys import load_or_create_dev_keys
+from authsvc.security.tokens import TokenMinter
+from authsvc.services.container import Services
 from tests.reliability.support import bearer, invitations, resend_path
 
 RESEND_LIMIT = 3

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.security.keys import DevKeys, load_or_create_dev_keys
+from authsvc.security.keys import DevKeys, load_or_create_dev_keys
 
 from .helpers import RecordingServer, recording_server
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.errors import Unauthorized
-from app.security.jwk import public_jwk
-from app.security.jwks import JwksKeySource
-from app.security.principal import Principal
-from app.security.tokens import TokenVerifier
+from authsvc.errors import Unauthorized
+from authsvc.security.jwk import public_jwk
+from authsvc.security.jwks import JwksKeySource
+from authsvc.security.principal import Principal
+from authsvc.security.tokens import TokenVerifier
 
 from .helpers import AUDIENCE, ISSUER, FakeClock, RecordingServer, b64url, claims, sign
 

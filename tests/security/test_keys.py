@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
-from app.config import Settings
-from app.errors import ConfigError, Unauthorized
-from app.security.jwk import VerificationKey, jwk_thumbprint, key_from_jwk
-from app.security.keys import (
+from authsvc.config import Settings
+from authsvc.errors import ConfigError, Unauthorized
+from authsvc.security.jwk import VerificationKey, jwk_thumbprint, key_from_jwk
+from authsvc.security.keys import (
     DEV_KEY_FILENAME,
     DevKeys,
     JwksKeySource,
@@ -127,7 +127,7 @@ def test_load_or_create_dev_keys__readable_by_others_warns_without_key_material(
 ) -> None:
     keys = load_or_create_dev_keys(data_dir)
     os.chmod(data_dir / DEV_KEY_FILENAME, 0o644)
-    with caplog.at_level(logging.DEBUG, logger="app.security"):
+    with caplog.at_level(logging.DEBUG, logger="authsvc.security"):
         assert load_or_create_dev_keys(data_dir) == keys
     assert "chmod 600" in caplog.text
     assert "BEGIN" not in caplog.text

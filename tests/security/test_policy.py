@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import Forbidden
-from app.security.policy import may_resend_invite, require_resend_invite
-from app.security.principal import RESEND_INVITE_PERMISSION, Principal
+from authsvc.errors import Forbidden
+from authsvc.security.policy import may_resend_invite, require_resend_invite
+from authsvc.security.principal import RESEND_INVITE_PERMISSION, Principal
 
 OWN = uuid.UUID(int=1)
 OTHER = uuid.UUID(int=2)

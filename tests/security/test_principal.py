@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.errors import Unauthorized
-from app.security.principal import Principal, principal_from_claims
+from authsvc.errors import Unauthorized
+from authsvc.security.principal import Principal, principal_from_claims
 
 SUB = "5f0c1d6e-9a3b-4c1e-8f2a-1b2c3d4e5f60"
 CUSTOMER = "0d9c8b7a-6f5e-4d3c-9b2a-112233445566"

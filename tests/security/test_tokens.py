@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from app.config import Settings
-from app.errors import Unauthorized
-from app.security.jwk import public_jwk, verification_key
-from app.security.keys import DevKeys, StaticKeySource, load_or_create_dev_keys
-from app.security.policy import may_resend_invite
-from app.security.principal import RESEND_INVITE_PERMISSION, Principal
-from app.security.tokens import TokenMinter, TokenVerifier, build_token_verifier, mint_token
+from authsvc.config import Settings
+from authsvc.errors import Unauthorized
+from authsvc.security.jwk import public_jwk, verification_key
+from authsvc.security.keys import DevKeys, StaticKeySource, load_or_create_dev_keys
+from authsvc.security.policy import may_resend_invite
+from authsvc.security.principal import RESEND_INVITE_PERMISSION, Principal
+from authsvc.security.tokens import TokenMinter, TokenVerifier, build_token_verifier, mint_token
 
 from .helpers import (
     AUDIENCE,

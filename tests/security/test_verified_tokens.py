@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.errors import Unauthorized
-from app.security.keys import DevKeys
-from app.security.principal import Principal
-from app.security.tokens import TokenVerifier
-from app.security.verified_tokens import VerifiedTokenCache
+from authsvc.errors import Unauthorized
+from authsvc.security.keys import DevKeys
+from authsvc.security.principal import Principal
+from authsvc.security.tokens import TokenVerifier
+from authsvc.security.verified_tokens import VerifiedTokenCache
 
 from .helpers import AUDIENCE, ISSUER, FakeClock, claims, now, sign
 
@@ -31,7 +31,7 @@ def _verifier(dev: DevKeys, cache: VerifiedTokenCache | None) -> TokenVerifier:
 
 
 def _token(dev: DevKeys, **overrides: Any) -> str:
-    from app.security.tokens import _private_key
+    from authsvc.security.tokens import _private_key
 
     return sign(claims(**overrides), _private_key(dev.private_pem), kid=dev.kid)
 

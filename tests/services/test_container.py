@@ -9,9 +9,9 @@ from typing import Any, cast
 import anyio
 import pytest
 
-from app.db.engine import WriterBusy
-from app.errors import ServiceUnavailable
-from app.services.container import Services
+from authsvc.db.engine import WriterBusy
+from authsvc.errors import ServiceUnavailable
+from authsvc.services.container import Services
 
 
 def services(*, inline: bool, timeout: float = 5.0) -> Services:

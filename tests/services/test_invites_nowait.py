@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.db.engine import WriterBusy
-from app.db.models import Invitation
-from app.services.container import Services
-from app.services.invites import InviteService
+from authsvc.db.engine import WriterBusy
+from authsvc.db.models import Invitation
+from authsvc.services.container import Services
+from authsvc.services.invites import InviteService
 
 
 def resend(services: Services, demo: dict[str, Any], *, nowait: bool) -> None:

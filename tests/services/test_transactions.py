@@ -9,10 +9,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.db.engine import make_session_factory
-from app.db.models import Customer
-from app.errors import ServiceUnavailable
-from app.services.transactions import run_in_transaction
+from authsvc.db.engine import make_session_factory
+from authsvc.db.models import Customer
+from authsvc.errors import ServiceUnavailable
+from authsvc.services.transactions import run_in_transaction
 
 
 def customers(engine: Engine) -> int:

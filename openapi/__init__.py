@@ -1,0 +1,1 @@
+"""The contract, shipped as package data of the installed `authsvc` (read via importlib.resources)."""

@@ -138,7 +138,7 @@ def create_app(
         "strict_validation": True,
         "validate_responses": True,
         "pythonic_params": True,
-        "security_map": {"bearer": _bearer_handler(services, may_block=bool(settings.jwks_url))},
+        "security_map": {"bearer": _bearer_handler(services, may_block=services.tokens.may_block)},
     }
     # The root-mounted operations API goes first: added after, its mount would shadow the other.
     app.add_api(

@@ -7,15 +7,17 @@
   validated as written; a schema already turned into plain JSON Schema (`to_json_schema`) reads
   the same.
 
-Formats: jsonschema's own checkers (uri, uri-reference, uri-template, hostname, date, time,
-duration, ... with the `format-nongpl` packages installed), plus the OpenAPI ones ajv-formats
-knows (`int32`, `int64`, `byte`) and ajv's `url`.
+Formats: jsonschema's own checkers (uri, uri-reference, uri-template, hostname, date, time, email,
+ipv4/6, uuid, regex, json-pointer, with the small packages pyproject lists installed), plus the
+ones only ajv-formats knows: OpenAPI's `int32`, `int64`, `byte`, and `url` and `duration` by
+ajv's own rules.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +29,10 @@ from jsonschema.protocols import Validator
 from referencing import Specification
 from referencing.jsonschema import DRAFT7, DRAFT202012
 
-FORMATS = FormatChecker()
+# Draft 2020-12's checkers: the union of every draft's (`FormatChecker()`) keeps draft 3's `time`
+# (`%H:%M:%S`, no offset) over RFC 3339's.
+FORMATS = FormatChecker(formats=())
+FORMATS.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
 
 
 def _int32(value: object) -> bool:
@@ -49,6 +54,30 @@ def _url(value: object) -> bool:
     return bool(parts.scheme and parts.netloc) and not any(c.isspace() for c in value)
 
 
+# ajv-formats' own rule, so no ISO 8601 package is needed: P, then dates and/or T and times, or weeks.
+_DURATION = re.compile(r"P(?!$)((\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?|(\d+W)?)")
+
+
+# ajv-formats' `time`: the offset is optional (RFC 3339's full-time requires one).
+_TIME = re.compile(r"(\d\d):(\d\d):(\d\d(?:\.\d+)?)(z|[+-]\d\d(?::?\d\d)?)?", re.IGNORECASE)
+
+
+def _time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    found = _TIME.fullmatch(value)
+    if found is None:
+        return False
+    hour, minute, second = int(found[1]), int(found[2]), float(found[3])
+    return hour <= 23 and minute <= 59 and second < 61
+
+
+def _duration(value: object) -> bool:
+    return not isinstance(value, str) or _DURATION.fullmatch(value) is not None
+
+
+FORMATS.checks("duration")(_duration)
+FORMATS.checks("time")(_time)
 FORMATS.checks("int32")(_int32)
 FORMATS.checks("int64")(_int64)
 FORMATS.checks("byte", raises=(binascii.Error, ValueError))(_byte)

@@ -151,8 +151,10 @@ def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
             raise ContractError(name, "", str(exc)) from None
     if not isinstance(raw, dict):
         raise ContractError(name, "", "the document is not a mapping")
-    _validate(raw, name)
-    is_31 = str(raw.get("openapi", "")).startswith("3.1")
+    version = str(raw.get("openapi", ""))
+    if not version.startswith(("3.0", "3.1")):
+        raise ContractError(name, "/openapi", f"unsupported OpenAPI version {version!r}")
+    is_31 = version.startswith("3.1")
     refs = ContractRefs(
         raw,
         uri=file_uri(base) if base is not None else IN_MEMORY_URI,
@@ -165,21 +167,22 @@ def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
         raise ContractError(name, exc.ref, exc.message) from None
     except RecursionError:
         raise ContractError(name, "", "the document is nested too deeply") from None
+    # After our own resolution: the validator follows references itself, and by now every one is
+    # known to be local, confined to the contract's directory and free of empty cycles.
+    _validate(raw, name, base_uri=refs.uri if base is not None else "")
     return Contract(source=name, raw=raw, resolved=resolved, refs=refs, path=base)
 
 
-def _validate(raw: dict[str, Any], name: str) -> None:
+def _validate(raw: dict[str, Any], name: str, *, base_uri: str) -> None:
     """Validate as the version the document declares (openapi-spec-validator)."""
     version = str(raw.get("openapi", ""))
-    if not version.startswith(("3.0", "3.1")):
-        raise ContractError(name, "/openapi", f"unsupported OpenAPI version {version!r}")
     from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
     validator_cls: Any = (
         OpenAPIV31SpecValidator if version.startswith("3.1") else OpenAPIV30SpecValidator
     )
     try:
-        error = next(iter(validator_cls(raw).iter_errors()), None)
+        error = next(iter(validator_cls(raw, base_uri=base_uri).iter_errors()), None)
     except RecursionError:
         raise ContractError(name, "", "a $ref cycle the validator cannot follow") from None
     except Exception as exc:  # the validator resolves references itself and may fail doing so

@@ -10,8 +10,8 @@ unit already queued into the same `BEGIN IMMEDIATE ... COMMIT` pays one sync for
   exception; a transient conflict is retried in a fresh savepoint;
 * no unit gets its result before the COMMIT that makes it durable has returned;
 * a unit whose deadline has passed before it starts is never run, and if any finished unit's
-  deadline has passed by the time of the COMMIT, the whole transaction is rolled back and done
-  again without it, so an answer given up as a 500 never takes effect.
+  deadline is too close for the COMMIT (`COMMIT_MARGIN_SECONDS`) or past, the whole transaction is
+  rolled back and done again without it, so an answer given up as a 500 never takes effect.
 
 If BEGIN or COMMIT itself fails (another process holding the lock past the busy timeout), the
 batch is retried as `run_in_transaction` retries a single unit, then every unit gets the error.
@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine
 
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import ServiceUnavailable
+from authsvc.services import deadlines
 
 logger = logging.getLogger("authsvc.transactions")
 T = TypeVar("T")
@@ -112,12 +113,12 @@ class GroupCommit:
             for unit in units:
                 if unit.future.done():
                     continue  # failed on its own in an earlier pass of this batch
-                if _late(unit):
+                if deadlines.past(unit.deadline):
                     unit.future.set_exception(ServiceUnavailable())
                     continue
                 if self._run_unit(connection, unit):
                     succeeded.append(unit)
-            late = [unit for unit in succeeded if _late(unit)]
+            late = [unit for unit in succeeded if deadlines.too_late_to_commit(unit.deadline)]
             if late:
                 raise _Redo(late)  # rolls the whole transaction back: see the module docstring
         return succeeded
@@ -146,7 +147,3 @@ def _fail(units: list[_Unit], exc: BaseException) -> None:
     for unit in units:
         if not unit.future.done():
             unit.future.set_exception(exc)
-
-
-def _late(unit: _Unit) -> bool:
-    return unit.deadline is not None and time.monotonic() > unit.deadline

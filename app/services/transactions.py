@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from authsvc.db.engine import write_engine
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import ServiceUnavailable
+from authsvc.services import deadlines
 from authsvc.services.group_commit import GroupCommit
 
 logger = logging.getLogger("authsvc.transactions")
@@ -65,15 +66,18 @@ def run_in_transaction(
 ) -> T:
     """Commit `work(session or connection)` atomically; retry transient conflicts with a short jittered pause.
 
-    `deadline` (a `time.monotonic()` value) is the moment the client was told 500: work that
-    finishes later is rolled back, so a request answered as failed never takes effect.
+    `deadline` (a `time.monotonic()` value) is the moment the client is told 500: work that
+    finishes later, or so close to it that its COMMIT could end later
+    (`deadlines.COMMIT_MARGIN_SECONDS`) is rolled back, so a request answered as failed never
+    takes effect.
     """
     for attempt in range(1, attempts + 1):
-        _check(deadline)
+        deadlines.check(deadline)
         try:
             with transactions.begin() as unit:
                 result = work(unit)
-                _check(deadline)  # an exception here rolls the transaction back
+                if deadlines.too_late_to_commit(deadline):
+                    raise ServiceUnavailable()  # raised inside: the work is rolled back
                 return result
         except DBAPIError as exc:
             if attempt == attempts or not is_transient(exc):
@@ -81,11 +85,6 @@ def run_in_transaction(
             logger.info("transient conflict (%s); retrying", type(exc).__name__)
             time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 - jitter, not crypto
     raise AssertionError("unreachable")
-
-
-def _check(deadline: float | None) -> None:
-    if deadline is not None and time.monotonic() > deadline:
-        raise ServiceUnavailable()
 
 
 class Transactions:
@@ -124,10 +123,11 @@ class Transactions:
     ) -> T:
         """`work(connection, ...)` committed on a database thread; the documented 500 past the deadline.
 
-        The deadline (`timeout_seconds` from now) covers the wait in the queue too. Work that
-        finishes after it is rolled back, so a request answered as failed never takes effect. A
-        thread stuck in the driver (a PostgreSQL server that stopped answering blocks a read
-        forever) cannot be interrupted: it is abandoned, and ends when its socket does.
+            The deadline (`timeout_seconds` from now) covers the wait in the queue too. Work that
+            finishes after it (`deadlines.COMMIT_MARGIN_SECONDS`) is rolled back, so a request answered as failed never
+        takes effect. A
+            thread stuck in the driver (a PostgreSQL server that stopped answering blocks a read
+            forever) cannot be interrupted: it is abandoned, and ends when its socket does.
         """
         deadline = time.monotonic() + self.timeout_seconds
         future = self._submit(lambda connection: work(connection, *args, **kwargs), deadline)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from authsvc.db.engine import make_session_factory
 from authsvc.db.models import Customer
 from authsvc.errors import ServiceUnavailable
+from authsvc.services.deadlines import COMMIT_MARGIN_SECONDS
 from authsvc.services.transactions import run_in_transaction
 
 
@@ -57,3 +58,18 @@ def test_run_in_transaction__retries_a_transient_conflict_then_commits(engine: E
 
     run_in_transaction(make_session_factory(engine, write=True), flaky)
     assert (len(attempts), customers(engine)) == (2, 1)
+
+
+def test_run_in_transaction__work_ending_too_close_to_the_deadline_to_commit__rolled_back(
+    engine: Engine,
+) -> None:
+    def nearly_late(session: Session) -> None:
+        session.add(Customer(name="nearly late"))
+        session.flush()
+        time.sleep(0.2 - COMMIT_MARGIN_SECONDS / 2)  # ends inside the margin kept for COMMIT
+
+    with pytest.raises(ServiceUnavailable):
+        run_in_transaction(
+            make_session_factory(engine, write=True), nearly_late, deadline=time.monotonic() + 0.2
+        )
+    assert customers(engine) == 0

@@ -8,8 +8,9 @@ runs a synchronous unit of work (a function of a SQLAlchemy `Connection`, see
 that owns the write lock, fed by a FIFO queue; on PostgreSQL a few threads, which wait on row
 locks, not on each other. Reads run on threads of their own. The event loop never executes a
 database call and never waits for a pooled connection, so a held lock slows writers only, and
-`GET /openapi.json` or a 401 answers meanwhile (tests/reliability/test_loop_lag.py). Why this
-design rather than running SQLite writes on the loop when the lock is free: bench/results/.
+`GET /openapi.json` or a 401 answers meanwhile (tests/reliability/test_loop_lag.py). It replaced
+running SQLite writes on the loop whenever the lock looked free, which was faster only while
+nothing else held the lock; the comparison is in bench/results/2026-12-01-writepath.md.
 """
 
 from __future__ import annotations

@@ -163,13 +163,14 @@ def _ref_error(ref: str, exc: Unresolvable) -> RefError:
 
 
 class _Inliner:
-    """A walk over the document; results of cycle-free references are shared, not copied.
+    """A walk over the document; each reference's result is built once and shared, not copied.
 
-    Each result carries whether a cycle was left inside it (then it depends on the walk that
-    produced it and is not reused) and its height: how many inlined schema references deep it
-    goes. A schema reference whose target is taller than `MAX_INLINED_HEIGHT` stays a `$ref`
-    (absolute, as for a cycle), so that no chain of references, however long, makes the
-    resolved view deeper than that: its readers recurse, and the validators follow the `$ref`.
+    A `$ref` left in place (absolute) means the same as its target inlined, so a result is
+    reusable wherever the reference appears, whichever walk built it. Each result carries its
+    height: how many inlined schema references deep it goes. A schema reference whose target is
+    taller than `MAX_INLINED_HEIGHT`, or met more than `MAX_INLINED_HEIGHT` references deep, stays
+    a `$ref`, so no chain of references, however long, makes the resolved view (whose readers
+    recurse) deeper than that; the validators and the mock's samplers follow the `$ref`.
     """
 
     def __init__(self, refs: ContractRefs) -> None:
@@ -256,6 +257,8 @@ class _Inliner:
             raise RefError(ref, f"circular $ref {ref!r} never reaches a value")
         if absolute in stack:
             return {**node, "$ref": absolute}, True, 0
+        if schema and len(stack) >= MAX_INLINED_HEIGHT:
+            return {**node, "$ref": absolute}, False, 0
         if len(stack) > _MAX_REF_DEPTH:
             raise RefError(ref, f"references nested more than {_MAX_REF_DEPTH} deep at {ref!r}")
         key = (absolute, example, schema)
@@ -272,8 +275,7 @@ class _Inliner:
                 example=example,
                 schema=schema,
             )
-            if not cyclic:  # a result that depends on the stack is not reusable
-                self._done[key] = (resolved, height)
+            self._done[key] = (resolved, height)
         if schema:
             height += 1
             if height > MAX_INLINED_HEIGHT:

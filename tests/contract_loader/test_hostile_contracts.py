@@ -175,3 +175,52 @@ def test_deeply_nested_document__is_a_contract_error(tmp_path: Path) -> None:
     with pytest.raises(ContractError):
         load_contract(path)
     assert time.perf_counter() - started < 30
+
+
+def test_long_reference_chain__loads_and_validates(tmp_path: Path) -> None:
+    """900 schemas, each owning the previous one: the resolved view stays shallow, the
+    validators follow the remaining `$ref`s (this was a RecursionError)."""
+    schemas = {
+        f"S{i}": {
+            "type": "object",
+            "properties": {"id": {"type": "integer"}}
+            | ({"owner": {"$ref": f"#/components/schemas/S{i - 1}"}} if i else {}),
+        }
+        for i in range(900)
+    }
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "chain", "version": "1"},
+        "paths": {
+            "/top": {
+                "post": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/S899"}}
+                        }
+                    },
+                    "responses": {"204": {"description": "stored"}},
+                }
+            }
+        },
+        "components": {"schemas": schemas},
+    }
+    contract = load_contract(document)
+    engine = MockEngine(contract)
+    nested: dict[str, object] = {"id": 0}
+    for i in range(1, 50):  # the body nests 50 deep: well past MAX_INLINED_HEIGHT
+        nested = {"id": i, "owner": nested}
+    import json
+
+    def ask(body: object) -> int:
+        request = MockRequest.build(
+            "POST",
+            "/top",
+            headers={"content-type": "application/json"},
+            body=json.dumps(body).encode(),
+        )
+        return engine.handle(request).status
+
+    assert ask(nested) == 204
+    nested["owner"]["owner"]["owner"]["id"] = "not an integer"  # type: ignore[index]
+    assert ask(nested) == 422

@@ -158,10 +158,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     limits = settings.http_limits
     ensure_file_descriptors(limits)
     contract = _service_contract()
-    _make_data_dir(settings)
-    app = create_app(settings, contract=contract, run_outbox_worker=True)
     _prepare(settings, seed=True)
     listener = _listen(args.host, args.port)
+    app = create_app(settings, contract=contract, run_outbox_worker=True)
     base = f"http://{args.host}:{args.port}"
     if settings.environment == "development" and settings.uses_dev_key:
         info = demo_info(settings, base)

@@ -33,6 +33,9 @@ RESERVED_FILE_DESCRIPTORS = 128
 # After an answer that ends a connection early: how long, and how much, to read before closing.
 LINGER_SECONDS = 1.0
 LINGER_MAX_BYTES = 1024 * 1024
+# asyncio accepts up to `backlog` connections in one go before any of them is seen (and refused):
+# uvicorn's 2048 would let a burst take that many descriptors at once.
+ACCEPT_BACKLOG = 128
 
 
 class RequestTimeout(FailError):
@@ -81,7 +84,7 @@ class HttpLimits:
 
     @property
     def file_descriptors_needed(self) -> int:
-        return self.max_connections + self.max_refusing + RESERVED_FILE_DESCRIPTORS
+        return self.max_connections + self.max_refusing + ACCEPT_BACKLOG + RESERVED_FILE_DESCRIPTORS
 
 
 def ensure_file_descriptors(limits: HttpLimits) -> None:
@@ -179,8 +182,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """
         self._draining = True
         self._cancel_request_timer()
-        if self.transport.can_write_eof():
+        try:
             self.transport.write_eof()
+        except OSError:  # the client is already gone
+            self.transport.abort()
+            return
         self._request_timer = self.loop.call_later(LINGER_SECONDS, self.transport.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -205,6 +211,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # An unterminated head: the per-header checks run only once a header is complete.
         if (
             self._in_head
+            and not self._draining
             and not self.transport.is_closing()
             and self._head_bytes
             > self.limits.max_request_line_bytes + self.limits.max_headers_bytes
@@ -228,6 +235,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         return None
 
     def _send_and_close(self, error: AuthServiceError) -> None:
+        if self._draining:
+            return  # answered already
         self._cancel_request_timer()
         if self.cycle is not None and not self.cycle.response_complete:
             # The app may be reading the body: tell it the client is gone, and keep its answer out.
@@ -353,6 +362,7 @@ def uvicorn_config(app: Any, *, host: str, port: int, limits: HttpLimits, **opti
         port=port,
         http=limited_protocol(limits),
         timeout_keep_alive=keepalive,
+        backlog=ACCEPT_BACKLOG,
         **options,
     )
 

@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,10 +99,8 @@ def read_answer(sock: socket.socket, *, timeout: float = 5.0) -> Answer:
 def exchange(service: Service, data: bytes, *, timeout: float = 5.0) -> Answer:
     """Send `data` (as much of it as the server reads), then read the answer."""
     with service.connect() as sock:
-        try:
+        with suppress(OSError):  # the server answered and stopped reading: the answer counts
             sock.sendall(data)
-        except OSError:
-            pass  # the server answered and stopped reading: the answer is what counts
         return read_answer(sock, timeout=timeout)
 
 
@@ -202,10 +200,8 @@ def test_unterminated_heads_from_many_connections__answered_and_memory_bounded(
         filler = b"a" * 65536
         for _ in range(12):  # 768 KB each, 7.5 MB in all, never terminated
             for sock in sockets:
-                try:
+                with suppress(BrokenPipeError, ConnectionResetError):
                     sock.sendall(filler)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
         answers = [read_answer(sock, timeout=5) for sock in sockets]
     for answer in answers:
         assert_envelope(answer, 431)
@@ -227,10 +223,8 @@ def test_slowloris__sockets_closed_after_the_header_timeout(service: Service) ->
         sent = 0
         while time.monotonic() - started < HEADER_TIMEOUT + 1.5 and sent < len(request):
             for sock in trickle:  # one byte at a time: data must not reset the timer
-                try:
+                with suppress(BrokenPipeError, ConnectionResetError):
                     sock.sendall(request[sent : sent + 1])
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
             sent += 1
             time.sleep(0.1)
         answers = {
@@ -255,7 +249,8 @@ def test_idle_keepalive__closed_after_the_keepalive_timeout(service: Service) ->
         assert first.startswith(b"HTTP/1.1 200 ")
         started = time.monotonic()
         idle = read_answer(sock, timeout=KEEPALIVE_TIMEOUT + 4)
-    assert idle.closed and idle.raw == b""
+    assert idle.closed
+    assert idle.raw == b""
     assert time.monotonic() - started < KEEPALIVE_TIMEOUT + 3
 
 
@@ -292,7 +287,7 @@ def serve_with_descriptor_limit(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=service_env(settings),
-            preexec_fn=limit_descriptors,  # noqa: PLW1509 - only setrlimit, before exec
+            preexec_fn=limit_descriptors,  # only setrlimit, before exec
         )
         try:
             yield process, port, log_path
@@ -307,10 +302,8 @@ def test_descriptor_limit__never_reached_and_the_log_stays_quiet(tmp_path: Path)
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
         with ExitStack() as stack:
             for _ in range(2 * limit - 100):  # well past the server's descriptor limit
-                try:
+                with suppress(OSError):
                     stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=2))
-                except OSError:
-                    pass
             time.sleep(1.0)
             fds = len(os.listdir(f"/proc/{process.pid}/fd"))
         service = Service(Running(process, "", log_path), port, {})
@@ -467,5 +460,6 @@ def test_default_header_timeout__ten_seconds(tmp_path: Path) -> None:
             silent_answer = read_answer(silent, timeout=1.0)
         elapsed = time.monotonic() - started
     assert_envelope(answer, 408)
-    assert silent_answer.closed and silent_answer.raw == b""
+    assert silent_answer.closed
+    assert silent_answer.raw == b""
     assert 9.0 < elapsed < 13.5

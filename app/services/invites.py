@@ -38,7 +38,6 @@ from authsvc.errors import (
     Forbidden,
     NotFound,
     RateLimited,
-    Unauthorized,
     UserAlreadyOnboarded,
 )
 from authsvc.mail.compose import compose_invite
@@ -46,6 +45,7 @@ from authsvc.mail.outbox import enqueue
 from authsvc.security.policy import may_resend_invite
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
+from authsvc.services.authorization import load_caller
 from authsvc.services.transactions import is_transient, run_in_transaction
 
 ACTION = "invite.resend"
@@ -83,10 +83,6 @@ def _recent_invitations(aggregate: ColumnElement[Any]) -> ScalarSelect[Any]:
 # Everything the checks read, in one round trip (each statement costs ~50 us of SQLAlchemy's
 # Python on top of SQLite's few microseconds): a single row, NULL where a row does not exist.
 _FACTS = select(
-    select(_users.c.status)
-    .where(_users.c.id == bindparam("caller_id"))
-    .scalar_subquery()
-    .label("caller_status"),
     select(_customers.c.name)
     .where(_customers.c.id == bindparam("customer_id"))
     .scalar_subquery()
@@ -213,28 +209,23 @@ class InviteService:
         now: datetime,
     ) -> _Invitee:
         """The facts of an allowed resend, or the refusal; reads only, so a refusal writes nothing."""
-        caller_id = _as_uuid(principal.subject)
-        if caller_id is None:
-            raise Unauthorized()
-        authorized = may_resend_invite(principal, customer_id)
-        if authorized and connection.dialect.name != "sqlite":
-            # Only a caller whose token covers this customer ever takes the user's row lock.
+        # The order of the checks is the contract's: 401, 403, 404, 409, then 429. The caller
+        # comes from the database (authsvc.services.authorization), never from the claims.
+        caller = load_caller(connection, principal)
+        if not may_resend_invite(caller, customer_id):
+            raise Forbidden()
+        if connection.dialect.name != "sqlite":
+            # Only an authorized caller ever takes the user's row lock.
             connection.execute(_LOCK_USER, {"user_id": user_id, "customer_id": customer_id})
         window = timedelta(seconds=self.settings.resend_window_seconds)
         facts = connection.execute(
             _FACTS,
             {
-                "caller_id": caller_id,
                 "customer_id": customer_id,
                 "user_id": user_id,
                 "since": now - window,
             },
         ).one()
-        # The order of the checks is the contract's: 401, 403, 404, 409, then 429.
-        if facts.caller_status != UserStatus.ACTIVE:
-            raise Unauthorized()
-        if not authorized:
-            raise Forbidden()
         if facts.customer_name is None:
             raise NotFound("Customer not found")
         if facts.user_status is None:
@@ -296,9 +287,3 @@ class InviteService:
         wait = (oldest_at + window - now).total_seconds()
         raise RateLimited(retry_after_seconds=max(1, math.ceil(wait)))
 
-
-def _as_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None

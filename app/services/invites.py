@@ -245,34 +245,16 @@ class InviteService:
         now: datetime,
     ) -> None:
         """The writes of an allowed resend; refuses nothing (see `_admissible`)."""
-        connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
-        token = new_invite_token()
-        expires_at = now + timedelta(seconds=self.settings.invite_ttl_seconds)
-        # Inserted after the revoke above; the one-pending index still guards a concurrent insert
-        # (IntegrityError is retried by run_in_transaction).
-        connection.execute(
-            _INSERT_INVITATION,
-            {
-                "id": uuid.uuid4(),
-                "user_id": user_id,
-                "customer_id": customer_id,
-                "token_hash": hash_invite_token(token),
-                "created_by": principal.subject,
-                "created_at": now,
-                "expires_at": expires_at,
-                "revoked_at": None,
-                "accepted_at": None,
-            },
-        )
-        mail = compose_invite(
-            settings=self.settings,
+        issue_invitation(
+            connection,
+            self.settings,
+            created_by=principal.subject,
+            customer_id=customer_id,
+            user_id=user_id,
+            email=invitee.email,
             first_name=invitee.first_name,
             customer_name=invitee.customer_name,
-            token=token,
-            expires_at=expires_at,
-        )
-        enqueue(
-            connection, kind="invite", recipient=invitee.email, mail=mail, settings=self.settings
+            now=now,
         )
 
     def _check_rate(
@@ -287,3 +269,53 @@ class InviteService:
         wait = (oldest_at + window - now).total_seconds()
         raise RateLimited(retry_after_seconds=max(1, math.ceil(wait)))
 
+
+def issue_invitation(
+    connection: Connection,
+    settings: Settings,
+    *,
+    created_by: str,
+    customer_id: uuid.UUID,
+    user_id: uuid.UUID,
+    email: str,
+    first_name: str,
+    customer_name: str,
+    now: datetime,
+) -> None:
+    """Revoke the user's pending invitation, insert a new one and queue its invite mail.
+
+    In the caller's transaction: the invitation and its mail commit together, or neither. The
+    one mechanism behind resend and create (same template, same outbox, same delivery).
+    """
+    connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
+    token = new_invite_token()
+    expires_at = now + timedelta(seconds=settings.invite_ttl_seconds)
+    # Inserted after the revoke above; the one-pending index still guards a concurrent insert
+    # (IntegrityError is retried by run_in_transaction).
+    connection.execute(
+        _INSERT_INVITATION,
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "customer_id": customer_id,
+            "token_hash": hash_invite_token(token),
+            "created_by": created_by,
+            "created_at": now,
+            "expires_at": expires_at,
+            "revoked_at": None,
+            "accepted_at": None,
+        },
+    )
+    mail = compose_invite(
+        settings=settings,
+        first_name=first_name,
+        customer_name=customer_name,
+        token=token,
+        expires_at=expires_at,
+    )
+    enqueue(connection, kind="invite", recipient=email, mail=mail, settings=settings)
+
+
+def revoke_pending_invitation(connection: Connection, user_id: uuid.UUID, now: datetime) -> int:
+    """Revoke the user's pending invitation, if any (its link stops working); how many were."""
+    return connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now}).rowcount

@@ -313,10 +313,11 @@ class UserService:
             raise UnknownSubrole()
         now = utcnow()
         user_id = uuid.uuid4()
+        address = email.strip()
         values = {
             "id": user_id,
             "customer_id": customer_id,
-            "email": email.strip(),
+            "email": address,
             "email_normalized": normalize_email(email),
             "first_name": first_name,
             "last_name": last_name,
@@ -339,13 +340,13 @@ class UserService:
             created_by=principal.subject,
             customer_id=customer_id,
             user_id=user_id,
-            email=values["email"],
+            email=address,
             first_name=first_name,
             customer_name=customer.name,
             now=now,
         )
         changes = {
-            "email": values["email"],
+            "email": address,
             "first_name": first_name,
             "last_name": last_name,
             "mobile": mobile,

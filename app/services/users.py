@@ -103,7 +103,7 @@ class UserChanges:
     email: str | None = None
     mobile: str | None = None
     subrole_id: uuid.UUID | None = None
-    status: UserStatus | None = None
+    status: str | None = None  # a UserStatus value
 
 
 _USER_COLUMNS = (
@@ -419,12 +419,13 @@ class UserService:
             values["subrole_id"] = changes.subrole_id
             audit["subrole"] = {"before": old_code, "after": new.code}
         status = UserStatus(current.status)
-        if changes.status is not None and changes.status != status:
-            if changes.status is UserStatus.ACTIVE and (
+        target = None if changes.status is None else UserStatus(changes.status)
+        if target is not None and target is not status:
+            if target is UserStatus.ACTIVE and (
                 status is UserStatus.INVITED or not current.has_password
             ):
                 raise InvitationNotAccepted()
-            change("status", str(status), str(changes.status))
+            change("status", str(status), str(target))
         if not values:
             return {}
         values.update(updated_at=now, updated_by=caller.user_id)

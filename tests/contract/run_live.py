@@ -25,6 +25,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from tests.contract.processes import REPO, free_port, run_demo, running, service_env
 
@@ -51,6 +54,7 @@ class Target:
     token: str
     demo_file: Path | None
     log_path: Path
+    mail_dir: Path | None = None
 
 
 @dataclass
@@ -92,16 +96,18 @@ def started(name: str, workdir: Path, reports: Path) -> Iterator[Target]:
         with running(
             args, log_path=log_path, settings=LIVE_SETTINGS, port=port, ready_path="/healthz"
         ) as proc:
-            demo_json = run_demo(data_dir, proc.base_url)
+            demo = json.loads(run_demo(data_dir, proc.base_url))
+            demo["subroles"] = _subroles(proc.base_url, demo)
             demo_file = workdir / "demo.json"
-            demo_file.write_text(demo_json)
+            demo_file.write_text(json.dumps(demo))
             yield Target(
                 name,
                 proc.base_url + API + "/openapi.json",
                 None,
-                json.loads(demo_json)["admin_token"],
+                demo["admin_token"],
                 demo_file,
                 log_path,
+                data_dir / "mail",
             )
         return
     args = ["mock", str(CONTRACT), "--port", str(port), "--no-watch"]
@@ -111,6 +117,17 @@ def started(name: str, workdir: Path, reports: Path) -> Iterator[Target]:
         yield Target(
             name, str(CONTRACT), proc.base_url, "any-token-passes-the-mock", None, log_path
         )
+
+
+def _subroles(base_url: str, demo: dict[str, Any]) -> list[dict[str, Any]]:
+    """Acme's subroles, as a client reads them before creating a user."""
+    response = httpx.get(
+        f"{base_url}{API}/customers/{demo['customer_id']}/subroles",
+        headers={"Authorization": f"Bearer {demo['admin_token']}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return list(response.json()["data"])
 
 
 def run_schemathesis(
@@ -153,6 +170,7 @@ def run_schemathesis(
             "CONTRACT_TARGET": "mock" if target.name.startswith("mock") else "live",
             "CONTRACT_STATUS_FILE": str(status_file),
             "CONTRACT_DEMO_FILE": str(target.demo_file or ""),
+            "CONTRACT_MAIL_DIR": str(target.mail_dir or ""),
             "CONTRACT_TOKEN": target.token,
         }
     )

@@ -178,6 +178,6 @@ def create_app(
         name="auth",
         **common,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, (operations, contract))
     app.add_middleware(ControlCharacterGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
     return app

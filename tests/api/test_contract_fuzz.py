@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from authsvc.db.models import Subrole
 from authsvc.services.container import Services
-from tests.contract.hooks import aim_live, prepare_demo
+from tests.contract.aiming import aim_live, prepare_demo
 from tests.contract.run_live import CONFIG
 
 REACHED: Counter[int] = Counter()
@@ -58,9 +58,8 @@ def aimed_demo(demo: dict[str, Any], services: Services) -> dict[str, Any]:
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_contract__every_answer_is_documented(case: Case, aimed_demo: dict[str, Any]) -> None:
-    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {aimed_demo['admin_token']}"}
-    aim_live(case, aimed_demo)
-    response = case.call_and_validate()
+    token = aim_live(case, aimed_demo) or aimed_demo["admin_token"]
+    response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
     REACHED[response.status_code] += 1
     BY_OPERATION[f"{case.operation.method.upper()} {case.operation.path}"][
         response.status_code

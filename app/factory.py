@@ -181,6 +181,6 @@ def create_app(
         validator_map=validator_map(contract),
         **common,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, (operations, contract))
     app.add_middleware(ControlCharacterGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
     return app

@@ -125,7 +125,9 @@ def test_lifecycle__create_mail_accept_bearer_jwks_and_single_use_links(
     assert first_link != second_link
 
     # 2. The link's token is accepted with a valid password (a weak one gets the published 400).
-    weak = lc.call("POST", f"/invite/{second_link}/accept", body={"password": "short"})
+    weak = lc.call(
+        "POST", f"/invite/{second_link}/accept", body={"password": "1234567"}
+    )  # breaks all four rules
     assert weak.status_code == 400
     assert (
         assert_documented(weak)["message"] == example_of(400, ACCEPT, "password_rules")["message"]

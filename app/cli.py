@@ -190,6 +190,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _prepare(settings, seed=True)
     info = demo_info(settings, args.base_url.rstrip("/"))
+    from authsvc.demo import demo_lifecycle_info  # lazy, like every command's imports
+
+    info.update(demo_lifecycle_info(settings, info["base_url"]))
     if args.json:
         print(json.dumps(info, indent=2))
     else:

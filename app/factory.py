@@ -21,9 +21,9 @@ from connexion.security import BearerSecurityHandler
 from authsvc.asgi_guards import ControlCharacterGuard
 from authsvc.config import Settings
 from authsvc.connexion31 import (
-    VALIDATOR_MAP_2020_12,
     check_parameters_supported,
     install_openapi31_support,
+    validator_map,
 )
 from authsvc.contract import Contract, default_contract_path, load_contract
 from authsvc.db.checkpoints import WalCheckpointer
@@ -158,8 +158,7 @@ def create_app(
         "strict_validation": True,
         "validate_responses": True,
         "pythonic_params": True,
-        "validator_map": VALIDATOR_MAP_2020_12,
-        "security_map": {"bearer": _bearer_handler(services, may_block=bool(settings.jwks_url))},
+        "security_map": {"bearer": _bearer_handler(services, may_block=services.tokens.may_block)},
     }
     # The root-mounted operations API goes first: added after, its mount would shadow the other.
     app.add_api(
@@ -167,6 +166,7 @@ def create_app(
         base_path="",
         swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
         name="operations",
+        validator_map=validator_map(operations),
         **common,
     )
     app.add_api(
@@ -176,6 +176,7 @@ def create_app(
             swagger_ui_template_arguments={"title": contract.raw["info"]["title"]},
         ),
         name="auth",
+        validator_map=validator_map(contract),
         **common,
     )
     install_error_handlers(app, (operations, contract))

@@ -132,22 +132,38 @@ def render(results: dict[str, Any]) -> str:
 
 
 def _before_after(samples: list[dict[str, Any]]) -> list[str]:
+    return _pairs(
+        samples,
+        "@before",
+        "Before/after (same run; `@before` is the tree given to `--before`):",
+        ("after / before", "after / before"),
+    ) + _pairs(
+        samples,
+        "-normal",
+        "SQLite durability (same run): `synchronous=FULL`, the default, against `-normal`:",
+        ("FULL / NORMAL", "FULL / NORMAL"),
+    )
+
+
+def _pairs(
+    samples: list[dict[str, Any]], suffix: str, title: str, heads: tuple[str, str]
+) -> list[str]:
     medians = _median_loads(samples)
-    pairs = [(s, s + "@before") for s in medians if s + "@before" in medians]
+    pairs = [(s, s + suffix) for s in medians if s + suffix in medians]
     if not pairs:
         return []
     lines = [
-        "Before/after (same run; `@before` is the tree given to `--before`):",
+        title,
         "",
-        "| subject | conns | req/s after / before | p99 after / before |",
+        f"| subject | conns | req/s {heads[0]} | p99 {heads[1]} |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for after, before in pairs:
-        for conns, m in sorted(medians[after].items()):
-            b = medians[before].get(conns)
+    for subject, other in pairs:
+        for conns, m in sorted(medians[subject].items()):
+            b = medians[other].get(conns)
             if b:
                 lines.append(
-                    f"| {after} | {conns} | {m['rps'] / b['rps']:.2f}x "
+                    f"| {subject} | {conns} | {m['rps'] / b['rps']:.2f}x "
                     f"| {m['p99_ms'] / b['p99_ms']:.2f}x |"
                 )
     return [*lines, ""]

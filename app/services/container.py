@@ -179,12 +179,13 @@ def database_runners(
     engine: Engine, *, timeout_seconds: float
 ) -> tuple[Transactions, Transactions]:
     """The write and read paths over `engine`: one writer thread on SQLite, a few on PostgreSQL."""
-    writers = 1 if is_sqlite(engine) else POSTGRES_WRITE_THREADS
+    sqlite = is_sqlite(engine)
     writes = Transactions(
         engine,
-        WorkerThreads("authsvc-writer", writers),
+        WorkerThreads("authsvc-writer", 1 if sqlite else POSTGRES_WRITE_THREADS),
         timeout_seconds=timeout_seconds,
         write=True,
+        group_commit=sqlite,  # one sync of the log for all the writes waiting (FULL)
     )
     reads = Transactions(
         engine,

@@ -18,7 +18,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.security import BearerSecurityHandler
 
-from authsvc.asgi_guards import ControlCharacterGuard
+from authsvc.asgi_guards import RequestGuard
 from authsvc.config import Settings
 from authsvc.connexion31 import (
     check_parameters_supported,
@@ -31,10 +31,15 @@ from authsvc.db.engine import create_db_engine, is_sqlite
 from authsvc.http_errors import install_error_handlers
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
+from authsvc.security.issuer import TokenIssuer
+from authsvc.security.redaction import install_log_redaction
+from authsvc.security.signing import load_signing_key
 from authsvc.security.tokens import build_token_verifier
 from authsvc.services.container import Services, database_runners
 from authsvc.services.health import HealthService
+from authsvc.services.invitations import AcceptanceService
 from authsvc.services.invites import InviteService
+from authsvc.services.users import UserService
 
 logger = logging.getLogger("authsvc")
 OPERATIONS_CONTRACT = default_contract_path("operations.yaml")
@@ -56,12 +61,22 @@ def build_services(settings: Settings) -> Services:
         background_checkpoints=True,  # the app's lifespan runs the WalCheckpointer
     )
     writes, reads = database_runners(engine, timeout_seconds=settings.resolved_request_timeout)
+    signing_key = load_signing_key(settings)
+    issuer = TokenIssuer(
+        signing_key,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        id_token_ttl_seconds=settings.id_token_ttl_seconds,
+        refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
+    )
     return Services(
         invites=InviteService(settings=settings),
         health=HealthService(engine=engine),
         tokens=build_token_verifier(settings),
         writes=writes,
         reads=reads,
+        users=UserService(settings=settings),
+        acceptance=AcceptanceService(issuer=issuer),
     )
 
 
@@ -111,6 +126,7 @@ def create_app(
 ) -> AsyncApp:
     """The Auth Service as an ASGI app; `run_outbox_worker` drains the mail outbox in-process."""
     install_openapi31_support()
+    install_log_redaction()  # the accept path carries an invite token
     contract = contract or load_contract(default_contract_path())
     check_parameters_supported(contract)
     operations = load_contract(OPERATIONS_CONTRACT)
@@ -165,6 +181,6 @@ def create_app(
         validator_map=validator_map(contract),
         **common,
     )
-    install_error_handlers(app)
-    app.add_middleware(ControlCharacterGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    install_error_handlers(app, (operations, contract))
+    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
     return app

@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from authsvc.config import Settings
 from authsvc.errors import Unauthorized
 from authsvc.security.jwk import KeySource, is_safe_kid
-from authsvc.security.keys import DevKeys, build_key_source
+from authsvc.security.keys import DevKeys
 from authsvc.security.principal import Principal, principal_from_claims
+from authsvc.security.signing import verifier_key_source
 from authsvc.security.verified_tokens import VerifiedTokenCache
 
 log = logging.getLogger(__name__)
@@ -168,9 +169,9 @@ class TokenVerifier:
 
 
 def build_token_verifier(settings: Settings) -> TokenVerifier:
-    """The verifier the settings describe (dev key in `data_dir` when no key is configured)."""
+    """The verifier the settings describe: the configured keys plus the service's signing key."""
     return TokenVerifier(
-        build_key_source(settings),
+        verifier_key_source(settings),
         algorithms=settings.jwt_algorithms,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,

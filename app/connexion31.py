@@ -78,8 +78,8 @@ def check_parameters_supported(contract: Contract) -> None:
 
 def _plan(contract: Contract, scope: Mapping[str, Any]) -> OperationPlan | None:
     routing = (scope.get("extensions") or {}).get("connexion_routing") or {}
-    operation_id = routing.get("operation_id")
-    return contract.plans_by_operation_id.get(operation_id) if operation_id else None
+    operation = contract.operations_by_id.get(routing.get("operation_id") or "")
+    return contract.plan(operation) if operation is not None else None
 
 
 def validator_map(contract: Contract) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def validator_map(contract: Contract) -> dict[str, Any]:
     schema Connexion passes is used only for an operation the plan does not know (none of ours:
     every operation has an operationId), compiled for that request alone.
     """
-    plans = contract.plans_by_operation_id  # compiled now, at startup, not on the first request
+    contract.plans  # noqa: B018 - compiled now, at startup, not on the first request
 
     class ParameterValidator202012(ParameterValidator):  # type: ignore[misc]
         """Connexion's parameter validator with the plan's checks (uuid, const, ...)."""
@@ -192,7 +192,6 @@ def validator_map(contract: Contract) -> dict[str, Any]:
     class TextResponseBodyValidator202012(_ResponseBody, TextResponseBodyValidator):  # type: ignore[misc]
         pass
 
-    del plans
     return {
         "parameter": ParameterValidator202012,
         "body": MediaTypeDict({"*/*json": JSONRequestBodyValidator202012}),

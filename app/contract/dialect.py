@@ -182,27 +182,37 @@ def _from_30(node: Any, memo: dict[int, Any]) -> Any:
 
 
 def strip_properties(schema: Any, flag: str, _memo: dict[int, Any] | None = None) -> Any:
-    """Drop `readOnly` (requests) or `writeOnly` (responses) properties, as the spec asks."""
+    """Drop `readOnly` (requests) or `writeOnly` (responses) properties, as the spec asks.
+
+    A schema with nothing to drop is returned as it is (not copied); `_memo` (by object) may be
+    shared between calls with the same `flag` on one document.
+    """
     if not isinstance(schema, dict):
         return schema
     memo = {} if _memo is None else _memo
     if id(schema) in memo:
         return memo[id(schema)]
-    out = dict(schema)
-    memo[id(schema)] = out
-    props = out.get("properties")
+    memo[id(schema)] = schema  # a cycle through itself: nothing more to drop on the way round
+    changed: dict[str, Any] = {}
+    props = schema.get("properties")
     if isinstance(props, dict):
         dropped = {k for k, v in props.items() if isinstance(v, dict) and v.get(flag) is True}
-        out["properties"] = {
-            k: strip_properties(v, flag, memo) for k, v in props.items() if k not in dropped
-        }
-        if isinstance(out.get("required"), list):
-            out["required"] = [r for r in out["required"] if r not in dropped]
-    if isinstance(out.get("items"), dict):
-        out["items"] = strip_properties(out["items"], flag, memo)
+        kept = {k: strip_properties(v, flag, memo) for k, v in props.items() if k not in dropped}
+        if dropped or any(kept[k] is not props[k] for k in kept):
+            changed["properties"] = kept
+        if dropped and isinstance(schema.get("required"), list):
+            changed["required"] = [r for r in schema["required"] if r not in dropped]
+    if isinstance(schema.get("items"), dict):
+        items = strip_properties(schema["items"], flag, memo)
+        if items is not schema["items"]:
+            changed["items"] = items
     for key in ("allOf", "anyOf", "oneOf"):
-        if isinstance(out.get(key), list):
-            out[key] = [strip_properties(s, flag, memo) for s in out[key]]
+        if isinstance(schema.get(key), list):
+            subs = [strip_properties(sub, flag, memo) for sub in schema[key]]
+            if any(new is not old for new, old in zip(subs, schema[key], strict=True)):
+                changed[key] = subs
+    out = {**schema, **changed} if changed else schema
+    memo[id(schema)] = out
     return out
 
 

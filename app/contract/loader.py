@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -114,21 +115,47 @@ class Contract:
         return validator
 
     @cached_property
+    def _compiler(self) -> _PlanCompiler:
+        return _PlanCompiler(self)
+
+    @property
     def plans(self) -> Mapping[tuple[str, str], OperationPlan]:
-        """The compiled plan of every operation, by (path, method); built once."""
-        return {
-            (op.path, op.method): compile_operation(
-                op, is_31=self.is_31, compile_schema=self.compile_schema
-            )
-            for op in self.operations()
-        }
+        """The compiled plan of every operation, by (path, method)."""
+        return {(op.path, op.method): self.plan(op) for op in self.operations()}
 
     def plan(self, operation: Operation) -> OperationPlan:
-        return self.plans[operation.path, operation.method]
+        """The plan of one operation, compiled on first use and then kept (a large document
+        need not compile the operations nobody calls before it can answer the first request)."""
+        return self._compiler.plan(operation)
 
     @cached_property
-    def plans_by_operation_id(self) -> Mapping[str, OperationPlan]:
-        return {p.operation_id: p for p in self.plans.values() if p.operation_id is not None}
+    def operations_by_id(self) -> Mapping[str, Operation]:
+        return {op.operation_id: op for op in self.operations() if op.operation_id is not None}
+
+
+class _PlanCompiler:
+    """Plans by (path, method), each compiled once; stripping of shared schemas is shared too."""
+
+    def __init__(self, contract: Contract) -> None:
+        self._contract = contract
+        self._plans: dict[tuple[str, str], OperationPlan] = {}
+        self._memo: dict[str, dict[int, Any]] = {"readOnly": {}, "writeOnly": {}}
+        self._lock = threading.Lock()
+
+    def plan(self, operation: Operation) -> OperationPlan:
+        key = (operation.path, operation.method)
+        found = self._plans.get(key)
+        if found is None:
+            with self._lock:  # the mock may answer from worker threads (--verify-jwt with JWKS)
+                found = self._plans.get(key)
+                if found is None:
+                    found = self._plans[key] = compile_operation(
+                        operation,
+                        is_31=self._contract.is_31,
+                        compile_schema=self._contract.compile_schema,
+                        memo=self._memo,
+                    )
+        return found
 
 
 def default_contract_path(name: str = "auth-service.yaml") -> Path:

@@ -160,9 +160,15 @@ def header_parameters(headers: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def compile_operation(
-    operation: Any, *, is_31: bool, compile_schema: Callable[[Any], Validator]
+    operation: Any,
+    *,
+    is_31: bool,
+    compile_schema: Callable[[Any], Validator],
+    memo: dict[str, dict[int, Any]] | None = None,
 ) -> OperationPlan:
-    """Every validator of `operation` (a `authsvc.contract.Operation`)."""
+    """Every validator of `operation` (a `authsvc.contract.Operation`); `memo` carries the
+    readOnly/writeOnly stripping of shared schemas from one operation to the next."""
+    memo = {"readOnly": {}, "writeOnly": {}} if memo is None else memo
 
     def check(schema: Any) -> Check:
         converted = to_json_schema(schema, is_31=is_31)
@@ -178,7 +184,9 @@ def compile_operation(
         (operation.spec.get("requestBody") or {}).get("content") or {}
     ).items():
         if isinstance(content, Mapping) and "schema" in content:
-            bodies[str(media_type)] = check(strip_properties(content["schema"], "readOnly"))
+            bodies[str(media_type)] = check(
+                strip_properties(content["schema"], "readOnly", memo["readOnly"])
+            )
     responses: dict[tuple[str, str], Check] = {}
     response_headers: dict[str, Check] = {}
     header_values: dict[tuple[str, str], Check] = {}
@@ -187,7 +195,7 @@ def compile_operation(
             continue
         for media_type, content in (response.get("content") or {}).items():
             if isinstance(content, Mapping) and "schema" in content:
-                schema = strip_properties(content["schema"], "writeOnly")
+                schema = strip_properties(content["schema"], "writeOnly", memo["writeOnly"])
                 responses[str(key), str(media_type)] = check(schema)
         declared = header_parameters(response.get("headers") or {})
         if declared:

@@ -2,8 +2,9 @@
 
 The registry serves two readers:
 - `inline()` builds the contract's resolved view (every reference inlined) by looking each
-  `$ref` up in the registry. A reference that closes a cycle stays a `$ref`, rewritten to its
-  absolute URI, so that it means the same thing wherever the inlined copy ends up;
+  `$ref` up in the registry. A reference that closes a cycle (or a schema reference more than
+  `MAX_INLINED_HEIGHT` deep) stays a `$ref`, rewritten to its absolute URI, so that it means the
+  same thing wherever the inlined copy ends up;
 - JSON Schema validators are built with the same registry (`registry=`), so those remaining
   references (recursive schemas) are followed by jsonschema itself.
 
@@ -147,7 +148,7 @@ class ContractRefs:
             return {}
 
     def inline(self, document: Any) -> Any:
-        """`document` with every reference inlined, except those that close a cycle."""
+        """`document` with its references inlined (see the module docstring for those kept)."""
         return _Inliner(self).walk(document, self.uri, ())[0]
 
 

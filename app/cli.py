@@ -21,11 +21,9 @@ if TYPE_CHECKING:  # pydantic-settings costs ~0.2 s to import; `authsvc mock` ne
     from authsvc.config import Settings
 
 API_BASE_PATH = "/auth/api/v1"
-# The stdlib asyncio loop, not uvloop: SQLite resends run on the loop's thread when the write
-# lock is free (app.services.container), and under uvloop a saturated loop left connections
-# opened meanwhile waiting: at 64 connections a dozen first requests took over 2 s (p99 1.1-2.1
-# s); with asyncio p99 was 155 ms at the same throughput (wrk, alternating runs; the bare
-# Starlette baseline measured the same on both loops). bench/ serves its baseline the same way.
+# The stdlib asyncio loop, not uvloop: under uvloop a saturated loop left newly opened connections
+# waiting for their first answer far longer, at the same throughput (figures in
+# bench/results/2026-12-01-writepath.md). bench/ serves its baseline the same way.
 SERVICE_EVENT_LOOP = "asyncio"
 logger = logging.getLogger("authsvc")
 MAX_TOKEN_TTL_SECONDS = 366 * 24 * 3600
@@ -195,6 +193,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _prepare(settings, seed=True)
     info = demo_info(settings, args.base_url.rstrip("/"))
+    from authsvc.demo import demo_lifecycle_info  # lazy, like every command's imports
+
+    info.update(demo_lifecycle_info(settings, info["base_url"]))
     if args.json:
         print(json.dumps(info, indent=2))
     else:

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     jwt_max_token_bytes: int = Field(default=8192, ge=256)
     # How long a verified token is trusted without checking its signature again (0: never).
     jwt_verified_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    # The key that signs the tokens the service issues (accept); the dev key when unset.
+    jwt_private_key_file: Path | None = None
+    id_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
 
     invite_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     resend_limit: int = Field(default=5, ge=1)
@@ -157,10 +161,12 @@ class Settings(BaseSettings):
         if self.jwks_url and self.jwt_public_key_file:
             raise ValueError("set AUTHSVC_JWKS_URL or AUTHSVC_JWT_PUBLIC_KEY_FILE, not both")
         if self.environment == "production":
-            if not (self.jwks_url or self.jwt_public_key_file or secret):
+            if self.jwt_private_key_file is None:
                 raise ValueError(
-                    "production needs AUTHSVC_JWKS_URL, AUTHSVC_JWT_PUBLIC_KEY_FILE or "
-                    "AUTHSVC_JWT_HS256_SECRET (the generated dev key is for development only)"
+                    "production needs AUTHSVC_JWT_PRIVATE_KEY_FILE: it signs the tokens the "
+                    "service issues, and verifies them (AUTHSVC_JWKS_URL or "
+                    "AUTHSVC_JWT_PUBLIC_KEY_FILE add another issuer's keys); the generated dev key "
+                    "is for development only"
                 )
             if self.database_url is None:
                 raise ValueError("production needs AUTHSVC_DATABASE_URL")
@@ -195,7 +201,12 @@ class Settings(BaseSettings):
 
     @property
     def uses_dev_key(self) -> bool:
-        return not (self.jwks_url or self.jwt_public_key_file or self.jwt_hs256_secret)
+        return not (
+            self.jwks_url
+            or self.jwt_public_key_file
+            or self.jwt_hs256_secret
+            or self.jwt_private_key_file
+        )
 
 
 def load_settings(**overrides: Any) -> Settings:

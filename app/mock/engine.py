@@ -203,13 +203,13 @@ class MockEngine:
     def _compile(self, op: Operation) -> _Compiled:
         key = (op.path, op.method)
         if key not in self._compiled:
-            is_31, root = self.contract.is_31, self.contract.resolved
+            plan = self.contract.plan(op)
             security = op.spec.get("security")
             self._compiled[key] = _Compiled(
                 op,
-                ParameterValidator(op.parameters, is_31=is_31, root=root),
-                BodyValidator(op.spec.get("requestBody"), is_31=is_31, root=root),
-                ResponseChecker(op, is_31=is_31, root=root),
+                ParameterValidator(op.parameters, plan.locations),
+                BodyValidator(op.spec.get("requestBody"), plan),
+                ResponseChecker(op, plan),
                 tuple(self._root_security if security is None else security),
                 bool(op.spec.get("deprecated")),
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from authsvc.mock.refs import resolve_ref
+from authsvc.contract import ContractRefs
 
 _MAX_DEPTH = 15
 _KEYWORD_TYPES = (
@@ -51,14 +51,14 @@ def infer_type(schema: Mapping[str, Any]) -> str | None:
     return next((t for key, t in _KEYWORD_TYPES if key in schema), None)
 
 
-def sample(schema: Any, root: Mapping[str, Any] | None = None) -> Any:
-    """The static value Prism would serve for this schema."""
-    return _Sampler(root or {}).traverse(schema, 1, None)[0]
+def sample(schema: Any, root: Mapping[str, Any] | ContractRefs | None = None) -> Any:
+    """The static value Prism would serve for this schema (`$ref`s looked up in `root`)."""
+    return _Sampler(ContractRefs.of(root)).traverse(schema, 1, None)[0]
 
 
 class _Sampler:
-    def __init__(self, root: Mapping[str, Any]) -> None:
-        self._root = root
+    def __init__(self, refs: ContractRefs) -> None:
+        self._refs = refs
         self._seen: list[int] = []
 
     def traverse(self, schema: Any, depth: int, prop: str | None) -> tuple[Any, str | None]:
@@ -67,7 +67,7 @@ class _Sampler:
         if id(schema) in self._seen or depth > _MAX_DEPTH:
             return _circular(infer_type(schema)), None
         if "$ref" in schema:
-            return self.traverse(resolve_ref(self._root, str(schema["$ref"])), depth, prop)
+            return self.traverse(self._refs.resolve(str(schema["$ref"])), depth, prop)
         self._seen.append(id(schema))
         try:
             return self._traverse(schema, depth, prop)
@@ -113,7 +113,7 @@ class _Sampler:
         parts = []
         for sub in schema["allOf"]:
             sub = (
-                resolve_ref(self._root, sub["$ref"])
+                self._refs.resolve(str(sub["$ref"]))
                 if isinstance(sub, Mapping) and "$ref" in sub
                 else sub
             )

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import anyio.to_thread
+
 from authsvc.contract import Contract, ContractError, load_contract
 from authsvc.mock.engine import MockEngine
 from authsvc.mock.model import MockOptions, MockRequest, MockResponse
@@ -69,6 +71,9 @@ class MockApp:
             response = await forward(
                 self._client, self.proxy, self.engine, request, errors=self.options.errors
             )
+        elif self.options.jwt is not None and self.options.jwt.may_block:
+            # As the service's bearer check: a JWKS refresh waits on the network, not the loop.
+            response = await anyio.to_thread.run_sync(self.engine.handle, request)
         else:
             response = self.engine.handle(request)
         if response.delay_ms:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import secrets
@@ -14,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
     ScalarSelect,
     bindparam,
     func,
@@ -22,10 +20,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 
 from authsvc.config import Settings
-from authsvc.db.engine import WriterBusy, write_engine
 from authsvc.db.models import (
     UserStatus,
     customers_table,
@@ -38,7 +34,6 @@ from authsvc.errors import (
     Forbidden,
     NotFound,
     RateLimited,
-    Unauthorized,
     UserAlreadyOnboarded,
 )
 from authsvc.mail.compose import compose_invite
@@ -46,7 +41,7 @@ from authsvc.mail.outbox import enqueue
 from authsvc.security.policy import may_resend_invite
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
-from authsvc.services.transactions import is_transient, run_in_transaction
+from authsvc.services.authorization import load_caller
 
 ACTION = "invite.resend"
 
@@ -83,10 +78,6 @@ def _recent_invitations(aggregate: ColumnElement[Any]) -> ScalarSelect[Any]:
 # Everything the checks read, in one round trip (each statement costs ~50 us of SQLAlchemy's
 # Python on top of SQLite's few microseconds): a single row, NULL where a row does not exist.
 _FACTS = select(
-    select(_users.c.status)
-    .where(_users.c.id == bindparam("caller_id"))
-    .scalar_subquery()
-    .label("caller_status"),
     select(_customers.c.name)
     .where(_customers.c.id == bindparam("customer_id"))
     .scalar_subquery()
@@ -137,47 +128,24 @@ class _Invitee:
 
 @dataclass(frozen=True)
 class InviteService:
-    engine: Engine  # the database's engine; writes take SQLite's lock up front (write_engine)
     settings: Settings
 
     def resend_invite(
         self,
+        connection: Connection,
         *,
         principal: Principal,
         customer_id: uuid.UUID,
         user_id: uuid.UUID,
-        deadline: float | None = None,
-        nowait: bool = False,
-    ) -> None:
-        """Revoke pending invites, issue a new one and queue its mail, atomically; or raise why not.
+    ) -> AuthServiceError | None:
+        """Revoke pending invites, issue a new one and queue its mail; or return why not.
 
-        Nothing commits after `deadline` (monotonic), when the client has already had its 500.
-        `nowait=True` (SQLite) raises `WriterBusy` at once rather than wait for the write lock.
-        A refusal is audited in the same transaction: every check runs before the first write.
+        A unit of work (authsvc.services.transactions): it runs inside the caller's write
+        transaction, which commits whatever it returns. A refusal is audited in that same
+        transaction and returned, not raised, so the audit commits: every check runs before the
+        first write.
         """
-        try:
-            refusal = run_in_transaction(
-                self._writes_nowait if nowait else self._writes,
-                lambda connection: self._resend(connection, principal, customer_id, user_id),
-                deadline=deadline,
-                attempts=1 if nowait else 4,
-            )
-        except DBAPIError as exc:
-            if nowait and is_transient(exc):
-                # Retrying means pausing, which the caller (the event loop) must never do: it
-                # runs the resend again in a thread, where the retries may wait.
-                raise WriterBusy() from exc
-            raise
-        if refusal is not None:
-            raise refusal
-
-    @functools.cached_property
-    def _writes(self) -> Engine:
-        return write_engine(self.engine)
-
-    @functools.cached_property
-    def _writes_nowait(self) -> Engine:
-        return write_engine(self.engine, nowait=True)
+        return self._resend(connection, principal, customer_id, user_id)
 
     def _resend(
         self,
@@ -213,28 +181,23 @@ class InviteService:
         now: datetime,
     ) -> _Invitee:
         """The facts of an allowed resend, or the refusal; reads only, so a refusal writes nothing."""
-        caller_id = _as_uuid(principal.subject)
-        if caller_id is None:
-            raise Unauthorized()
-        authorized = may_resend_invite(principal, customer_id)
-        if authorized and connection.dialect.name != "sqlite":
-            # Only a caller whose token covers this customer ever takes the user's row lock.
+        # The order of the checks is the contract's: 401, 403, 404, 409, then 429. The caller
+        # comes from the database (authsvc.services.authorization), never from the claims.
+        caller = load_caller(connection, principal)
+        if not may_resend_invite(caller, customer_id):
+            raise Forbidden()
+        if connection.dialect.name != "sqlite":
+            # Only an authorized caller ever takes the user's row lock.
             connection.execute(_LOCK_USER, {"user_id": user_id, "customer_id": customer_id})
         window = timedelta(seconds=self.settings.resend_window_seconds)
         facts = connection.execute(
             _FACTS,
             {
-                "caller_id": caller_id,
                 "customer_id": customer_id,
                 "user_id": user_id,
                 "since": now - window,
             },
         ).one()
-        # The order of the checks is the contract's: 401, 403, 404, 409, then 429.
-        if facts.caller_status != UserStatus.ACTIVE:
-            raise Unauthorized()
-        if not authorized:
-            raise Forbidden()
         if facts.customer_name is None:
             raise NotFound("Customer not found")
         if facts.user_status is None:
@@ -254,34 +217,16 @@ class InviteService:
         now: datetime,
     ) -> None:
         """The writes of an allowed resend; refuses nothing (see `_admissible`)."""
-        connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
-        token = new_invite_token()
-        expires_at = now + timedelta(seconds=self.settings.invite_ttl_seconds)
-        # Inserted after the revoke above; the one-pending index still guards a concurrent insert
-        # (IntegrityError is retried by run_in_transaction).
-        connection.execute(
-            _INSERT_INVITATION,
-            {
-                "id": uuid.uuid4(),
-                "user_id": user_id,
-                "customer_id": customer_id,
-                "token_hash": hash_invite_token(token),
-                "created_by": principal.subject,
-                "created_at": now,
-                "expires_at": expires_at,
-                "revoked_at": None,
-                "accepted_at": None,
-            },
-        )
-        mail = compose_invite(
-            settings=self.settings,
+        issue_invitation(
+            connection,
+            self.settings,
+            created_by=principal.subject,
+            customer_id=customer_id,
+            user_id=user_id,
+            email=invitee.email,
             first_name=invitee.first_name,
             customer_name=invitee.customer_name,
-            token=token,
-            expires_at=expires_at,
-        )
-        enqueue(
-            connection, kind="invite", recipient=invitee.email, mail=mail, settings=self.settings
+            now=now,
         )
 
     def _check_rate(
@@ -297,8 +242,52 @@ class InviteService:
         raise RateLimited(retry_after_seconds=max(1, math.ceil(wait)))
 
 
-def _as_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+def issue_invitation(
+    connection: Connection,
+    settings: Settings,
+    *,
+    created_by: str,
+    customer_id: uuid.UUID,
+    user_id: uuid.UUID,
+    email: str,
+    first_name: str,
+    customer_name: str,
+    now: datetime,
+) -> None:
+    """Revoke the user's pending invitation, insert a new one and queue its invite mail.
+
+    In the caller's transaction: the invitation and its mail commit together, or neither. The
+    one mechanism behind resend and create (same template, same outbox, same delivery).
+    """
+    connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
+    token = new_invite_token()
+    expires_at = now + timedelta(seconds=settings.invite_ttl_seconds)
+    # Inserted after the revoke above; the one-pending index still guards a concurrent insert
+    # (IntegrityError is retried by run_in_transaction).
+    connection.execute(
+        _INSERT_INVITATION,
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "customer_id": customer_id,
+            "token_hash": hash_invite_token(token),
+            "created_by": created_by,
+            "created_at": now,
+            "expires_at": expires_at,
+            "revoked_at": None,
+            "accepted_at": None,
+        },
+    )
+    mail = compose_invite(
+        settings=settings,
+        first_name=first_name,
+        customer_name=customer_name,
+        token=token,
+        expires_at=expires_at,
+    )
+    enqueue(connection, kind="invite", recipient=email, mail=mail, settings=settings)
+
+
+def revoke_pending_invitation(connection: Connection, user_id: uuid.UUID, now: datetime) -> int:
+    """Revoke the user's pending invitation, if any (its link stops working); how many were."""
+    return connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now}).rowcount

@@ -89,7 +89,10 @@ def _prepare(settings: Settings, *, seed: bool) -> None:
 def _listen(host: str, port: int) -> socket.socket:
     """The listening socket, bound before the banner so that a busy port is one line, not a trace."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and the
+    # accepted ones inherit the listener's proto. Without it, Nagle and delayed ACKs held answers
+    # back (measured: 16 connections, 220 vs 430 req/s).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

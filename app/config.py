@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from authsvc.errors import ConfigError
+from authsvc.smtp_url import parse_smtp_url
 
 if TYPE_CHECKING:  # the server stack is imported only by the commands that serve
     from authsvc.http_server import HttpLimits
@@ -131,8 +132,6 @@ class Settings(BaseSettings):
     def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             # The transport's own parser, so that what passes here is what delivery will use.
-            from authsvc.mail.transport import parse_smtp_url
-
             try:
                 parse_smtp_url(value.get_secret_value())
             except ConfigError as exc:

@@ -150,6 +150,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._admitted = False  # counted in the server's connections (not refused at the door)
         self._counted_refusal = False
         self._draining = False  # answered and half-closed: what arrives now is read and dropped
+        self._deferred: AuthServiceError | None = None  # a refusal waiting for an earlier answer
         self._drained = 0
 
     # Connection
@@ -239,6 +240,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return  # answered already
         self._cancel_request_timer()
         if self.cycle is not None and not self.cycle.response_complete:
+            if self._in_head:
+                # The cycle is an earlier request's, still being answered (pipelining): read no
+                # more, and answer this one once that answer is out (on_response_complete).
+                self._deferred = error
+                self._draining = True
+                self.flow.pause_reading()
+                return
             # The app may be reading the body: tell it the client is gone, and keep its answer out.
             self.cycle.disconnected = True
             self.cycle.message_event.set()
@@ -256,6 +264,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._started = True
+        if self._request_timer is None:  # a pipelined request: its own 10 s from its first byte
+            self._arm_request_timer()
         self._url_bytes = 0
         self._header_total = 0
 
@@ -286,6 +296,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        if self._deferred is not None:
+            self.server_state.total_requests += 1
+            self._draining = False
+            self.cycle = None  # type: ignore[assignment]  # answered: what is left is the refusal
+            self.flow.resume_reading()
+            self._send_and_close(self._deferred)
+            return
         super().on_response_complete()
         if not self.transport.is_closing() and not self.pipeline:
             self._in_head = True

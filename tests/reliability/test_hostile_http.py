@@ -178,6 +178,16 @@ def test_huge_url__414_envelope(service: Service, size: int) -> None:
     assert answer.body["errorCode"] == "URI_TOO_LONG"
 
 
+def test_pipelined_request_then_huge_header__first_answered_then_431(service: Service) -> None:
+    first = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    second = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+    answer = exchange(service, first + second)
+    assert answer.closed
+    assert answer.raw.startswith(b"HTTP/1.1 200 ")
+    refusal = Answer(answer.raw[answer.raw.index(b"HTTP/1.1 431 ") :], closed=True)
+    assert_envelope(refusal, 431)
+
+
 def test_large_but_allowed_head__served(service: Service) -> None:
     headers = b"".join(b"X-H%d: %s\r\n" % (i, b"a" * 7000) for i in range(8))  # 8 x 7 KB
     url = b"/auth/api/v1/" + b"a" * 7000

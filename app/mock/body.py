@@ -12,6 +12,7 @@ from jsonschema.protocols import Validator
 from authsvc.mock.media import essence, is_json, wildcard_match
 from authsvc.mock.model import MockRequest, Violation
 from authsvc.mock.params import coerce
+from authsvc.mock.prism_schema import for_prism
 from authsvc.mock.schemas import make_validator, strip_properties, to_json_schema, violations
 
 _FORM = "application/x-www-form-urlencoded"
@@ -34,7 +35,7 @@ class BodyValidator:
         for media_type, content in self._contents.items():
             if isinstance(content, Mapping) and "schema" in content:
                 schema = to_json_schema(
-                    strip_properties(content["schema"], "readOnly"), is_31=is_31
+                    strip_properties(for_prism(content["schema"], root), "readOnly"), is_31=is_31
                 )
                 self._schemas[media_type] = schema
                 self._validators[media_type] = make_validator(schema, is_31=is_31, root=root)

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from jsonschema.protocols import Validator
 
 from authsvc.mock.model import MockRequest, Violation
+from authsvc.mock.prism_schema import for_prism
 from authsvc.mock.schemas import make_validator, to_json_schema, violations
 
 _LOCATIONS = ("header", "query", "path", "cookie")
@@ -66,7 +67,10 @@ class ParameterValidator:
             schema = {
                 "type": "object",
                 "properties": {
-                    p["name"].lower(): to_json_schema(_param_schema(p), is_31=is_31) for p in specs
+                    p["name"].lower(): to_json_schema(
+                        for_prism(_param_schema(p), root), is_31=is_31
+                    )
+                    for p in specs
                 },
                 "required": [p["name"].lower() for p in specs if p.get("required")],
             }

@@ -10,6 +10,7 @@ from authsvc.mock.generator import generate
 from authsvc.mock.media import serialise
 from authsvc.mock.model import MockOptions
 from authsvc.mock.negotiation import NO_EXAMPLE, Negotiated
+from authsvc.mock.prism_schema import for_prism
 from authsvc.mock.response_check import ResponseChecker
 from authsvc.mock.sampler import sample
 from authsvc.mock.schemas import make_validator, to_json_schema
@@ -56,7 +57,7 @@ class Renderer:
             schema = spec.get("schema")
             if value is NO_EXAMPLE and isinstance(schema, Mapping):
                 if dynamic:
-                    converted = to_json_schema(schema, is_31=self._is_31)
+                    converted = to_json_schema(for_prism(schema, self._root), is_31=self._is_31)
                     validator = make_validator(converted, is_31=self._is_31, root=self._root)
                     value = generate(converted, validator, seed=seed, root=self._root)
                 else:

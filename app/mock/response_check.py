@@ -18,6 +18,7 @@ from authsvc.mock.media import is_json, wildcard_match
 from authsvc.mock.model import Violation
 from authsvc.mock.negotiation import find_response
 from authsvc.mock.params import ParameterValidator
+from authsvc.mock.prism_schema import for_prism
 from authsvc.mock.schemas import make_validator, strip_properties, to_json_schema, violations
 
 _MEMO_MAX_BODY = 4096
@@ -50,7 +51,8 @@ class ResponseChecker:
             if "schema" not in content:
                 return None
             schema = to_json_schema(
-                strip_properties(content["schema"], "writeOnly"), is_31=self._is_31
+                strip_properties(for_prism(content["schema"], self._root), "writeOnly"),
+                is_31=self._is_31,
             )
             self._validators[key, media_type] = (
                 schema,

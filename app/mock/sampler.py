@@ -1,8 +1,10 @@
 """Static bodies: a port of the json-schema-sampler that Prism uses when there is no example.
 
-The rules are Prism's, so static answers match it byte for byte: a schema's `example`, then
-`default`, `const`, the first `enum`, the first of `examples`, else a value built by type
-(`"string"`, 0, true, one array item, every object property, `property1/2` for maps).
+The rules are Prism's, so static answers match it byte for byte. The schema is first rewritten
+as http-spec rewrites it for Prism (`prism_schema`: `example` becomes `examples`, number formats
+become bounds); then: `allOf`, `oneOf`/`anyOf`, `default`, `const`, the first `enum`, the first of
+`examples`, else a value built by type (`"string"`, the lower bound or 0, true, one array item,
+every object property, `property1/2` for maps).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from authsvc.mock.prism_schema import for_prism
 from authsvc.mock.refs import resolve_ref
 
 _MAX_DEPTH = 15
@@ -52,14 +55,27 @@ def infer_type(schema: Mapping[str, Any]) -> str | None:
 
 
 def sample(schema: Any, root: Mapping[str, Any] | None = None) -> Any:
-    """The static value Prism would serve for this schema."""
-    return _Sampler(root or {}).traverse(schema, 1, None)[0]
+    """The static value Prism would serve for this schema (as http-spec rewrites it)."""
+    sampler = _Sampler(root or {})
+    return sampler.traverse(sampler.view(schema), 1, None)[0]
 
 
 class _Sampler:
     def __init__(self, root: Mapping[str, Any]) -> None:
         self._root = root
         self._seen: list[int] = []
+        # Each schema is rewritten once (keyed by the original, which is kept alive), so that
+        # the cycle check, which compares identities, sees a referenced schema come back.
+        self._views: dict[int, tuple[Any, Any]] = {}
+
+    def view(self, schema: Any) -> Any:
+        found = self._views.get(id(schema))
+        if found is None:
+            found = self._views[id(schema)] = (schema, for_prism(schema, self._root))
+        return found[1]
+
+    def _resolve(self, ref: str) -> Any:
+        return self.view(resolve_ref(self._root, ref))
 
     def traverse(self, schema: Any, depth: int, prop: str | None) -> tuple[Any, str | None]:
         if not isinstance(schema, Mapping):
@@ -67,7 +83,7 @@ class _Sampler:
         if id(schema) in self._seen or depth > _MAX_DEPTH:
             return _circular(infer_type(schema)), None
         if "$ref" in schema:
-            return self.traverse(resolve_ref(self._root, str(schema["$ref"])), depth, prop)
+            return self.traverse(self._resolve(str(schema["$ref"])), depth, prop)
         self._seen.append(id(schema))
         try:
             return self._traverse(schema, depth, prop)
@@ -113,7 +129,7 @@ class _Sampler:
         parts = []
         for sub in schema["allOf"]:
             sub = (
-                resolve_ref(self._root, sub["$ref"])
+                self._resolve(str(sub["$ref"]))
                 if isinstance(sub, Mapping) and "$ref" in sub
                 else sub
             )

@@ -11,6 +11,7 @@ from typing import Any
 SEED = "seed.yaml"
 PETS = "petstore-30.yaml"
 BOOKS = "library-31.yaml"
+STATIC = "mock-static-bodies.yaml"
 
 C = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 U = "3fa85f64-5717-4562-b3fc-2c963f66afa7"
@@ -268,6 +269,11 @@ CASES: list[Case] = [
     ("books-show", BOOKS, "GET", "/books/978-0441013593", {}, None),
     ("books-show-bad-isbn", BOOKS, "GET", "/books/abc", {}, None),
     ("books-show-404", BOOKS, "GET", "/books/978-0441013593?__code=404", {}, None),
+    # issue 12 item 1: bodies sampled after http-spec's rewrite (format bounds, example last)
+    ("static-format-bounds", STATIC, "GET", "/numbers", {}, None),
+    ("static-example-after-default-enum-allof", STATIC, "GET", "/precedence", {}, None),
+    ("static-bounds-and-byte-checked", STATIC, "POST", "/bytes", JSON, b'{"blob":"string","n":3000000000}'),
+    ("static-int32-in-range", STATIC, "POST", "/bytes", JSON, b'{"blob":"YWJj","n":-2147483648}'),
 ]
 # fmt: on
 

@@ -1,0 +1,150 @@
+"""Replay generated requests against two servers and compare what a client observes.
+
+`python -m tests.mock.replay [NAME ...]` prints every difference on the real-world corpus
+(needs Prism and $AUTHSVC_TEST_CORPUS_DIR, as the test does); the test asserts on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tests.mock.realworld import Case
+
+# Headers a client acts on; everything else (date, connection, ...) is transport.
+CLIENT_HEADERS = (
+    "www-authenticate",
+    "access-control-allow-origin",
+    "access-control-allow-headers",
+    "access-control-allow-credentials",
+    "access-control-expose-headers",
+    "access-control-allow-methods",
+    "vary",
+    "deprecation",
+    "location",
+)
+
+Observed = tuple[int, str | None, Any, frozenset[Any], tuple[tuple[str, str], ...]]
+
+
+def observe(client: httpx.Client, base: str, case: Case) -> tuple[Observed, bool]:
+    """What the client sees, and whether the server reported a problem with its own answer."""
+    _id, _doc, method, url, headers, body = case
+    response = client.request(method, base + url, headers=headers, content=body)
+    media = response.headers.get("content-type")
+    media = media.split(";")[0].strip().lower() if media else None
+    try:
+        value: Any = response.json() if response.content else None
+    except ValueError:
+        value = response.text
+    raw = json.loads(response.headers.get("sl-violations", "[]"))
+    violations = frozenset(
+        (tuple(v["location"]), v.get("code")) for v in raw if v["location"][:1] != ["response"]
+    )
+    own_problem = any(v["location"][:1] == ["response"] for v in raw)
+    kept = tuple((h, response.headers[h]) for h in CLIENT_HEADERS if h in response.headers)
+    return (response.status_code, media, value, violations, kept), own_problem
+
+
+@dataclass
+class Report:
+    total: int = 0
+    equal: int = 0
+    explained: Counter[str] = field(default_factory=Counter)
+    unexplained: list[tuple[str, Observed, Observed]] = field(default_factory=list)
+    mock_5xx: list[str] = field(default_factory=list)
+    dynamic_invalid: list[str] = field(default_factory=list)
+
+    @property
+    def share_equal(self) -> float:
+        return self.equal / self.total if self.total else 1.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.equal}/{self.total} equal ({100 * self.share_equal:.2f}%), "
+            f"explained {sum(self.explained.values())} {dict(self.explained)}, "
+            f"unexplained {len(self.unexplained)}, mock 5xx {len(self.mock_5xx)}, "
+            f"invalid dynamic {len(self.dynamic_invalid)}"
+        )
+
+
+Explainer = Callable[[Case, Observed, Observed], str | None]
+
+
+def comparable(case: Case, answer: Observed) -> Observed:
+    """Dynamic bodies are random: keep status, media type, request violations, headers."""
+    if case[0].endswith("~dyn"):
+        return (answer[0], answer[1], None, answer[3], answer[4])
+    return answer
+
+
+def replay(
+    cases: Iterable[Case],
+    prism: str,
+    mock: str,
+    explain: Explainer | None = None,
+) -> Report:
+    report = Report()
+    with httpx.Client(timeout=30) as left, httpx.Client(timeout=30) as right:
+        for case in cases:
+            report.total += 1
+            ours, own_problem = observe(left, mock, case)
+            theirs, _ = observe(right, prism, case)
+            dynamic = case[0].endswith("~dyn")
+            asked_5xx = "Prefer" in case[4] and "code=5" in case[4]["Prefer"]
+            if ours[0] >= 500 and not asked_5xx:
+                report.mock_5xx.append(case[0])
+            if dynamic and own_problem and 200 <= ours[0] < 300:
+                report.dynamic_invalid.append(case[0])
+            a, b = comparable(case, ours), comparable(case, theirs)
+            if a == b:
+                report.equal += 1
+                continue
+            reason = explain(case, ours, theirs) if explain else None
+            if reason:
+                report.explained[reason] += 1
+            else:
+                report.unexplained.append((case[0], ours, theirs))
+    return report
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) < 400 else text[:400] + "..."
+
+
+def main(argv: list[str]) -> int:
+    from authsvc.contract import load_contract
+    from authsvc.mock.server import MockApp
+    from tests.mock.realworld import DOCUMENTS, generate, require_documents
+    from tests.mock.servers import require_prism, running_mock, running_prism
+    from tests.mock.test_realworld import explain
+
+    files = require_documents()
+    command = require_prism()
+    for document in DOCUMENTS:
+        if argv and document.name not in argv:
+            continue
+        contract = load_contract(files[document.name])
+        cases = list(generate(document.name, contract, document))
+        with (
+            running_prism(command, files[document.name]) as p,
+            running_mock(MockApp(contract)) as m,
+        ):
+            report = replay(cases, p, m, explain)
+        print(f"== {document.name}: {report.summary()}")
+        for cid, ours, theirs in report.unexplained:
+            print(f"-- {cid}\n   ours:   {_short(ours)}\n   prism:  {_short(theirs)}")
+        for cid in report.mock_5xx:
+            print(f"!! mock 5xx: {cid}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

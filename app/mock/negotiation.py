@@ -84,8 +84,10 @@ def for_valid_request(
                 f"Response for contentType: {media_type} and exampleKey: {example} does not exist.",
             )
         return Negotiated(status, response, shown, schema, value, headers)
-    if dynamic:
+    if dynamic and schema is not None:
         return Negotiated(status, response, shown, schema, NO_EXAMPLE, headers)
+    # Dynamic mode without a schema serves the example (Prism answers 500 "schema is not
+    # defined"; docs/mock.md, deliberate differences).
     return Negotiated(status, response, shown, schema, _first_example(content), headers)
 
 

@@ -32,7 +32,7 @@ from authsvc.http_errors import install_error_handlers
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
 from authsvc.security.tokens import build_token_verifier
-from authsvc.services.container import Services
+from authsvc.services.container import Services, database_runners
 from authsvc.services.health import HealthService
 from authsvc.services.invites import InviteService
 
@@ -55,12 +55,13 @@ def build_services(settings: Settings) -> Services:
         timeout_seconds=settings.db_timeout_seconds,
         background_checkpoints=True,  # the app's lifespan runs the WalCheckpointer
     )
+    writes, reads = database_runners(engine, timeout_seconds=settings.resolved_request_timeout)
     return Services(
-        invites=InviteService(engine=engine, settings=settings),
+        invites=InviteService(settings=settings),
         health=HealthService(engine=engine),
         tokens=build_token_verifier(settings),
-        request_timeout_seconds=settings.resolved_request_timeout,
-        writes_inline_first=is_sqlite(engine),
+        writes=writes,
+        reads=reads,
     )
 
 
@@ -120,8 +121,13 @@ def create_app(
         checkpoints = WalCheckpointer(services.health.engine).start()
         worker = None
         if run_outbox_worker:
+            engine = services.health.engine
             worker = start_background_worker(
-                services.health.engine, build_transport(settings), settings
+                engine,
+                build_transport(settings),
+                settings,
+                # SQLite: the outbox's writes queue on the app's one writer thread.
+                writes=services.writes.threads.call if is_sqlite(engine) else None,
             )
         try:
             yield
@@ -130,7 +136,7 @@ def create_app(
                 # Waits for the message being sent (bounded by the SMTP timeout): off the loop.
                 await anyio.to_thread.run_sync(worker.stop)
             await anyio.to_thread.run_sync(checkpoints.stop)
-            services.health.engine.dispose()
+            services.close()
 
     app = AsyncApp(__name__, lifespan=lifespan)
     common: dict[str, Any] = {

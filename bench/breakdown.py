@@ -84,11 +84,14 @@ def in_process_service() -> Iterator[tuple[dict[str, Any], Services, AsyncApp, s
             path = RESEND.format(customer=info["customer_id"], user=info["invited_user_id"])
             yield info, services, app, path
         finally:
-            services.health.engine.dispose()
+            services.close()
 
 
 def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
     """Median CPU us per request of each layer over `rounds`, interleaved."""
+    from authsvc.db.engine import write_engine
+    from authsvc.services.transactions import run_in_transaction
+
     samples: dict[str, list[float]] = {}
     with in_process_service() as (info, services, app, path):
         bearer = {"Authorization": f"Bearer {info['admin_token']}"}
@@ -115,9 +118,21 @@ def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
 
         for _ in range(rounds):
             rows = asyncio.run(http_rows())
-            rows["resend transaction alone (InviteService)"] = _cpu_us(
-                lambda: services.invites.resend_invite(
-                    principal=principal, customer_id=customer, user_id=user
+            rows["resend transaction alone (InviteService, caller's thread)"] = _cpu_us(
+                lambda: run_in_transaction(
+                    write_engine(services.writes.engine),
+                    lambda connection: services.invites.resend_invite(
+                        connection, principal=principal, customer_id=customer, user_id=user
+                    ),
+                ),
+                requests,
+            )
+            rows["resend transaction via the writer thread (Transactions.call)"] = _cpu_us(
+                lambda: services.writes.call(
+                    services.invites.resend_invite,
+                    principal=principal,
+                    customer_id=customer,
+                    user_id=user,
                 ),
                 requests,
             )

@@ -16,13 +16,7 @@ async def resend_invite(
 ) -> tuple[dict[str, str], int]:
     """POST /customers/{customerID}/users/{userID}/resend-invite."""
     principal: Principal = token_info["principal"]
-    await services.write_within_deadline(
-        lambda deadline, nowait: services.invites.resend_invite(
-            principal=principal,
-            customer_id=uuid.UUID(customer_id),
-            user_id=uuid.UUID(user_id),
-            deadline=deadline,
-            nowait=nowait,
-        )
+    await services.resend_invite(
+        principal=principal, customer_id=uuid.UUID(customer_id), user_id=uuid.UUID(user_id)
     )
     return RESEND_OK, 200

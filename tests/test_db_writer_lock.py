@@ -1,4 +1,4 @@
-"""SQLite writes that must not wait: `write_engine(nowait=True)` takes the lock now or not at all."""
+"""SQLite connections: the write lock taken up front, bounded waits for it, durable commits."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
-from authsvc.db.engine import WriterBusy, create_db_engine, write_engine
+from authsvc.db.engine import create_db_engine, write_engine
 from authsvc.db.models import customers_table
 from authsvc.db.types import utcnow
 
-TIMEOUT = 5.0  # the engine's busy timeout: a nowait writer must never spend it
+TIMEOUT = 5.0  # the engine's busy timeout
 
 
 @pytest.fixture
@@ -34,8 +34,8 @@ def engine(db_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def add_customer(engine: Engine, *, nowait: bool) -> None:
-    with write_engine(engine, nowait=nowait).begin() as connection:
+def add_customer(engine: Engine) -> None:
+    with write_engine(engine).begin() as connection:
         connection.execute(
             insert(customers_table), {"id": uuid.uuid4(), "name": "c", "created_at": utcnow()}
         )
@@ -46,55 +46,50 @@ def customers(engine: Engine) -> int:
         return int(connection.scalar(select(func.count()).select_from(customers_table)) or 0)
 
 
-def test_nowait__free_lock__writes(engine: Engine) -> None:
-    add_customer(engine, nowait=True)
-    assert customers(engine) == 1
+def test_write_transaction__takes_the_lock_at_begin(engine: Engine, db_path: Path) -> None:
+    with write_engine(engine).begin():
+        other = sqlite3.connect(db_path, isolation_level=None, timeout=0)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")  # held by us before any statement ran
+        finally:
+            other.close()
 
 
-def test_nowait__lock_held_in_this_process__busy_at_once(engine: Engine) -> None:
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with write_engine(engine).begin():
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(10)
-        started = time.monotonic()
-        with pytest.raises(WriterBusy):
-            add_customer(engine, nowait=True)
-        assert time.monotonic() - started < 0.5  # no wait on the busy timeout
-    finally:
-        release.set()
-        holder.join(10)
-    add_customer(engine, nowait=True)  # the gate is free again, and was not left held
-    assert customers(engine) == 1
-
-
-def test_nowait__lock_held_by_another_process__busy_at_once_then_waits_normally(
+def test_lock_held_by_another_process__the_writer_waits_then_writes(
     engine: Engine, db_path: Path
 ) -> None:
     assert customers(engine) == 0  # connected (and in WAL mode) before the other process writes
     other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     try:
-        started = time.monotonic()
-        with pytest.raises(WriterBusy):
-            add_customer(engine, nowait=True)
-        assert time.monotonic() - started < 0.5
         threading.Timer(0.3, other.rollback).start()
         started = time.monotonic()
-        add_customer(engine, nowait=False)  # the same pooled connection waits as configured
+        add_customer(engine)  # waits for the lock, within the busy timeout
         assert time.monotonic() - started >= 0.25
     finally:
         other.close()
     assert customers(engine) == 1
 
 
-def test_nowait__keeps_the_busy_timeout_of_the_connection(engine: Engine) -> None:
-    add_customer(engine, nowait=True)
-    with engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == TIMEOUT * 1000
+@pytest.mark.parametrize(
+    ("pragma", "expected"),
+    [
+        ("journal_mode", "wal"),
+        ("synchronous", 2),  # FULL: every commit syncs the log (docs/reliability.md)
+        ("foreign_keys", 1),
+        ("busy_timeout", TIMEOUT * 1000),
+    ],
+    ids=["wal", "synchronous-full", "foreign-keys", "busy-timeout"],
+)
+def test_every_connection__has_the_durability_and_wait_pragmas(
+    engine: Engine, pragma: str, expected: object
+) -> None:
+    add_customer(engine)
+    held = [engine.connect() for _ in range(3)]  # several pooled connections, not only the first
+    try:
+        for connection in held:
+            assert connection.exec_driver_sql(f"PRAGMA {pragma}").scalar() == expected
+    finally:
+        for connection in held:
+            connection.close()

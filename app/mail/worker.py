@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -42,6 +43,7 @@ from authsvc.mail import leases
 from authsvc.mail.transport import DeliveryError, Transport, build_transport, describe_error
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ERROR_BACKOFF_CAP_SECONDS = 30.0  # a database outage is retried at least this often
 
@@ -69,8 +71,23 @@ def safe_error_text(exc: BaseException) -> str:
     return describe_error(exc)
 
 
+class WriteRunner(Protocol):
+    """Runs one write (a function doing its own transaction) and returns its result."""
+
+    def __call__(self, write: Callable[[], T], /) -> T: ...
+
+
+def _directly(write: Callable[[], T]) -> T:
+    return write()
+
+
 class OutboxWorker:
-    """Delivers due outbox messages via `transport`; several may run against one database."""
+    """Delivers due outbox messages via `transport`; several may run against one database.
+
+    `writes` runs each of its write transactions: inside `authsvc serve` on SQLite, the app's
+    writer thread (authsvc.services.container), so the worker queues behind requests instead of
+    fighting them for SQLite's lock in its busy handler; elsewhere, right here.
+    """
 
     def __init__(
         self,
@@ -79,7 +96,9 @@ class OutboxWorker:
         settings: Settings,
         *,
         owner: str | None = None,
+        writes: WriteRunner | None = None,
     ) -> None:
+        self._write: WriteRunner = writes or _directly
         self._sessions = make_session_factory(engine, write=True)
         self._engine = write_engine(engine)
         self._transport = transport
@@ -91,14 +110,16 @@ class OutboxWorker:
     def deliver_due(self) -> DeliveryReport:
         """One round: claim, send, settle. Database errors propagate; SMTP errors are recorded."""
         for message_id in sorted(self._unrecorded):
-            leases.record_sent(self._engine, message_id=message_id)
+            self._record_sent(message_id)
             self._unrecorded.discard(message_id)
         settings = self._settings
-        claimed = leases.claim_due(
-            self._sessions,
-            owner=self.owner,
-            limit=settings.outbox_batch_size,
-            lease_seconds=settings.outbox_lease_seconds,
+        claimed = self._write(
+            lambda: leases.claim_due(
+                self._sessions,
+                owner=self.owner,
+                limit=settings.outbox_batch_size,
+                lease_seconds=settings.outbox_lease_seconds,
+            )
         )
         claimed_at = time.monotonic()
         report = DeliveryReport(claimed=len(claimed))
@@ -115,11 +136,13 @@ class OutboxWorker:
         # ownership) before sending: the batch is slow, and another worker may own the row by now.
         # Saves a write transaction per message.
         fresh = time.monotonic() - claimed_at < settings.outbox_lease_seconds / 2
-        if not fresh and not leases.renew_lease(
-            self._engine,
-            message_id=message.id,
-            owner=self.owner,
-            lease_seconds=settings.outbox_lease_seconds,
+        if not fresh and not self._write(
+            lambda: leases.renew_lease(
+                self._engine,
+                message_id=message.id,
+                owner=self.owner,
+                lease_seconds=settings.outbox_lease_seconds,
+            )
         ):
             report.skipped += 1
             return
@@ -133,19 +156,21 @@ class OutboxWorker:
                 error = safe_error_text(exc)
             else:
                 self._unrecorded.add(message.id)
-                leases.record_sent(self._engine, message_id=message.id)
+                self._record_sent(message.id)
                 self._unrecorded.discard(message.id)
                 report.sent += 1
                 return
-        outcome = leases.record_failure(
-            self._sessions,
-            message_id=message.id,
-            owner=self.owner,
-            error=error,
-            max_attempts=settings.outbox_max_attempts,
-            backoff_seconds=settings.outbox_backoff_seconds,
-            backoff_max_seconds=settings.outbox_backoff_max_seconds,
-            give_up=message.mail is None,
+        outcome = self._write(
+            lambda: leases.record_failure(
+                self._sessions,
+                message_id=message.id,
+                owner=self.owner,
+                error=error,
+                max_attempts=settings.outbox_max_attempts,
+                backoff_seconds=settings.outbox_backoff_seconds,
+                backoff_max_seconds=settings.outbox_backoff_max_seconds,
+                give_up=message.mail is None,
+            )
         )
         # The row id, never the recipient or the Message-ID (which looks like an address).
         logger.warning(
@@ -161,6 +186,9 @@ class OutboxWorker:
             report.failed += 1
         else:
             report.skipped += 1
+
+    def _record_sent(self, message_id: uuid.UUID) -> None:
+        self._write(lambda: leases.record_sent(self._engine, message_id=message_id))
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; survives database and SMTP outages by backing off."""
@@ -206,10 +234,14 @@ class BackgroundWorker:
 
 
 def start_background_worker(
-    engine: Engine, transport: Transport, settings: Settings
+    engine: Engine,
+    transport: Transport,
+    settings: Settings,
+    *,
+    writes: WriteRunner | None = None,
 ) -> BackgroundWorker:
     """Start the delivery loop in a daemon thread (the embedded default of `authsvc serve`)."""
-    worker = OutboxWorker(engine, transport, settings)
+    worker = OutboxWorker(engine, transport, settings, writes=writes)
     stop_event = threading.Event()
     # Daemon: a hung SMTP server must never keep the process from exiting; an interrupted send
     # is simply retried after its lease expires.

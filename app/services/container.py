@@ -1,23 +1,38 @@
-"""The services one app instance uses, built by the factory and handed to handlers."""
+"""The services one app instance uses, built by the factory and handed to handlers.
+
+`Services` is the facade handlers call: one async method per use case, taking domain arguments
+only (`await services.resend_invite(principal=..., customer_id=..., user_id=...)`). Each method
+runs a synchronous unit of work (a function of a SQLAlchemy `Connection`, see
+`authsvc.services.transactions`) with `await self.writes.run(unit, ...)` or
+`await self.reads.run(unit, ...)`. There is one write path: on SQLite `writes` is a single thread
+that owns the write lock, fed by a FIFO queue; on PostgreSQL a few threads, which wait on row
+locks, not on each other. Reads run on threads of their own. The event loop never executes a
+database call and never waits for a pooled connection, so a held lock slows writers only, and
+`GET /openapi.json` or a 401 answers meanwhile (tests/reliability/test_loop_lag.py). Why this
+design rather than running SQLite writes on the loop when the lock is free: bench/results/.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import uuid
 from dataclasses import dataclass
-from typing import TypeVar
 
-import anyio
-import anyio.to_thread
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
-from authsvc.db.engine import WriterBusy
+from authsvc.db.engine import is_sqlite
+from authsvc.db.threads import WorkerThreads
 from authsvc.errors import ServiceUnavailable
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
 from authsvc.services.health import HealthService
 from authsvc.services.invites import InviteService
+from authsvc.services.transactions import Transactions
 
-T = TypeVar("T")
+# Threads for reads, and for PostgreSQL writes. Together they stay below the engine's pool (size
+# plus overflow), so a database thread never waits for a connection that another one holds.
+READ_THREADS = 4
+POSTGRES_WRITE_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -25,55 +40,55 @@ class Services:
     invites: InviteService
     health: HealthService
     tokens: TokenVerifier
-    request_timeout_seconds: float = 10.0
-    # SQLite: try writes on the event loop's thread first (see `write_within_deadline`).
-    writes_inline_first: bool = False
+    writes: Transactions
+    reads: Transactions
 
     def authenticate(self, token: str) -> Principal:
         """The bearer check Connexion runs before any handler; raises Unauthorized."""
         return self.tokens.verify(token)
 
-    async def within_deadline(self, work: Callable[[float], T]) -> T:
-        """Run blocking database work in a thread; past the deadline answer the documented 500.
+    async def resend_invite(
+        self, *, principal: Principal, customer_id: uuid.UUID, user_id: uuid.UUID
+    ) -> None:
+        """Resend a user's invitation, or raise the documented refusal (audited either way)."""
+        refusal = await self.writes.run(
+            self.invites.resend_invite,
+            principal=principal,
+            customer_id=customer_id,
+            user_id=user_id,
+        )
+        if refusal is not None:
+            raise refusal
 
-        `work` gets the deadline (a `time.monotonic()` value) so it can refuse to commit after it.
-        """
-        return await self._in_thread(work, time.monotonic() + self.request_timeout_seconds)
-
-    async def write_within_deadline(self, work: Callable[[float, bool], T]) -> T:
-        """`within_deadline` for a write transaction, `work(deadline, nowait)`.
-
-        On SQLite the transaction first runs right here, on the event loop's thread, with
-        `nowait=True`: it either gets the write lock at once (nothing in this process or another
-        holds it) or raises `WriterBusy` before doing anything, and then goes to a thread, where it
-        may wait under the deadline. Once it holds the lock the work is CPU and local-file I/O
-        only, well under a millisecond; the hop to a thread and back cost more than that (measured
-        with wrk at 16 connections: 590 -> 750 req/s, p99 60-80 -> 45 ms, 30% less CPU per
-        request). PostgreSQL work always waits on the network, so it always goes to a thread.
-
-        While inline work runs the loop reads no other connection. Under uvloop that left
-        connections opened against a saturated server waiting over 2 s for their first answer
-        (p99 2.1 s at 64 connections); the stdlib asyncio loop serves them (p99 0.16 s), which is
-        why `authsvc serve` runs on it (app/cli.py). A FIFO write queue with a yield before each
-        write also fixed it on uvloop, but cost 20-35% of the throughput with in-process mail
-        delivery, so it was measured and left out.
-        """
-        deadline = time.monotonic() + self.request_timeout_seconds
-        if self.writes_inline_first:
-            try:
-                return work(deadline, True)
-            except WriterBusy:
-                pass  # the lock is taken: wait for it in a thread, bounded by the deadline
-        return await self._in_thread(lambda late: work(late, False), deadline)
-
-    async def _in_thread(self, work: Callable[[float], T], deadline: float) -> T:
-        """Timeouts inside the driver do not cover every failure: a PostgreSQL server that stops
-        answering on an open connection (frozen, or a silent network partition) blocks a read
-        forever. The thread cannot be interrupted, so it is abandoned (it ends when the socket
-        does, holding one pooled connection meanwhile) while the client gets its answer on time.
-        """
+    async def database_reachable(self) -> bool:
+        """True when the database answers a trivial query before the request deadline."""
         try:
-            with anyio.fail_after(max(0.0, deadline - time.monotonic())):
-                return await anyio.to_thread.run_sync(work, deadline, abandon_on_cancel=True)
-        except TimeoutError:
-            raise ServiceUnavailable() from None
+            return await self.reads.run(self.health.database_answers)
+        except (ServiceUnavailable, DBAPIError):
+            return False
+
+    def close(self) -> None:
+        """Stop the database threads (queued work still runs) and close the pool."""
+        self.writes.threads.close()
+        self.reads.threads.close()
+        self.writes.engine.dispose()
+
+
+def database_runners(
+    engine: Engine, *, timeout_seconds: float
+) -> tuple[Transactions, Transactions]:
+    """The write and read paths over `engine`: one writer thread on SQLite, a few on PostgreSQL."""
+    writers = 1 if is_sqlite(engine) else POSTGRES_WRITE_THREADS
+    writes = Transactions(
+        engine,
+        WorkerThreads("authsvc-writer", writers),
+        timeout_seconds=timeout_seconds,
+        write=True,
+    )
+    reads = Transactions(
+        engine,
+        WorkerThreads("authsvc-reader", READ_THREADS),
+        timeout_seconds=timeout_seconds,
+        write=False,
+    )
+    return writes, reads

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
-from authsvc.db.engine import ping
+from sqlalchemy import Connection, Engine, text
 
 
 @dataclass(frozen=True)
 class HealthService:
     engine: Engine
 
-    def database_reachable(self) -> bool:
-        """True when a trivial query succeeds within the engine's bounded timeout."""
-        return ping(self.engine)
+    def database_answers(self, connection: Connection) -> bool:
+        """A unit of work (authsvc.services.transactions): True once a trivial query succeeds."""
+        connection.execute(text("SELECT 1"))
+        return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import secrets
@@ -14,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
     ScalarSelect,
     bindparam,
     func,
@@ -22,10 +20,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 
 from authsvc.config import Settings
-from authsvc.db.engine import WriterBusy, write_engine
 from authsvc.db.models import (
     UserStatus,
     customers_table,
@@ -46,7 +42,6 @@ from authsvc.mail.outbox import enqueue
 from authsvc.security.policy import may_resend_invite
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
-from authsvc.services.transactions import is_transient, run_in_transaction
 
 ACTION = "invite.resend"
 
@@ -137,47 +132,24 @@ class _Invitee:
 
 @dataclass(frozen=True)
 class InviteService:
-    engine: Engine  # the database's engine; writes take SQLite's lock up front (write_engine)
     settings: Settings
 
     def resend_invite(
         self,
+        connection: Connection,
         *,
         principal: Principal,
         customer_id: uuid.UUID,
         user_id: uuid.UUID,
-        deadline: float | None = None,
-        nowait: bool = False,
-    ) -> None:
-        """Revoke pending invites, issue a new one and queue its mail, atomically; or raise why not.
+    ) -> AuthServiceError | None:
+        """Revoke pending invites, issue a new one and queue its mail; or return why not.
 
-        Nothing commits after `deadline` (monotonic), when the client has already had its 500.
-        `nowait=True` (SQLite) raises `WriterBusy` at once rather than wait for the write lock.
-        A refusal is audited in the same transaction: every check runs before the first write.
+        A unit of work (authsvc.services.transactions): it runs inside the caller's write
+        transaction, which commits whatever it returns. A refusal is audited in that same
+        transaction and returned, not raised, so the audit commits: every check runs before the
+        first write.
         """
-        try:
-            refusal = run_in_transaction(
-                self._writes_nowait if nowait else self._writes,
-                lambda connection: self._resend(connection, principal, customer_id, user_id),
-                deadline=deadline,
-                attempts=1 if nowait else 4,
-            )
-        except DBAPIError as exc:
-            if nowait and is_transient(exc):
-                # Retrying means pausing, which the caller (the event loop) must never do: it
-                # runs the resend again in a thread, where the retries may wait.
-                raise WriterBusy() from exc
-            raise
-        if refusal is not None:
-            raise refusal
-
-    @functools.cached_property
-    def _writes(self) -> Engine:
-        return write_engine(self.engine)
-
-    @functools.cached_property
-    def _writes_nowait(self) -> Engine:
-        return write_engine(self.engine, nowait=True)
+        return self._resend(connection, principal, customer_id, user_id)
 
     def _resend(
         self,

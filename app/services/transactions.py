@@ -1,20 +1,35 @@
-"""Run a unit of work in one transaction, retrying the conflicts that concurrency makes normal."""
+"""Units of work: each one transaction, retried on the conflicts concurrency makes normal, run on
+database threads under the request deadline, never on the event loop.
+
+A unit of work is a plain function `work(connection, *args, **kwargs)` that does one use case's
+reads and writes on a SQLAlchemy `Connection`; `Transactions.run` (async, for request handlers via
+`authsvc.services.container.Services`) and `Transactions.call` (for threads) run it. A refusal
+that must be recorded, such as an audited 403, is returned by the unit rather than raised, so the
+transaction commits; the caller raises it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+import anyio
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from authsvc.db.engine import write_engine
+from authsvc.db.threads import WorkerThreads
 from authsvc.errors import ServiceUnavailable
 
 logger = logging.getLogger("authsvc.transactions")
 T = TypeVar("T")
+P = ParamSpec("P")
 Unit = TypeVar("Unit", covariant=True)
 
 
@@ -70,3 +85,70 @@ def run_in_transaction(
 def _check(deadline: float | None) -> None:
     if deadline is not None and time.monotonic() > deadline:
         raise ServiceUnavailable()
+
+
+class Transactions:
+    """Runs units of work on `threads`, each in one transaction of `engine`, under a deadline.
+
+    `write=True` begins each transaction by taking SQLite's write lock (`BEGIN IMMEDIATE`), so a
+    read-then-write unit never deadlocks into "database is locked"; on PostgreSQL it changes
+    nothing (row locks are the unit's business, `SELECT ... FOR UPDATE`).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        threads: WorkerThreads,
+        *,
+        timeout_seconds: float,
+        write: bool,
+        attempts: int = 4,
+    ) -> None:
+        self.engine = engine
+        self.threads = threads
+        self.timeout_seconds = timeout_seconds
+        self._transactions = write_engine(engine) if write else engine
+        self._attempts = attempts
+
+    async def run(
+        self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work(connection, ...)` committed on a database thread; the documented 500 past the deadline.
+
+        The deadline (`timeout_seconds` from now) covers the wait in the queue too. Work that
+        finishes after it is rolled back, so a request answered as failed never takes effect. A
+        thread stuck in the driver (a PostgreSQL server that stopped answering blocks a read
+        forever) cannot be interrupted: it is abandoned, and ends when its socket does.
+        """
+        deadline = time.monotonic() + self.timeout_seconds
+        future = self.threads.submit(functools.partial(self._commit, work, args, kwargs, deadline))
+        try:
+            with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                # Cancelling the wrapper cancels a job that has not started: it never runs.
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            raise ServiceUnavailable() from None
+
+    def call(
+        self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work(connection, ...)` committed on a database thread, for a caller that is a thread.
+
+        No request deadline: background work (the outbox) waits its turn; each statement is still
+        bounded by the engine's timeouts.
+        """
+        return self.threads.call(functools.partial(self._commit, work, args, kwargs, None))
+
+    def _commit(
+        self,
+        work: Callable[..., T],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        deadline: float | None,
+    ) -> T:
+        return run_in_transaction(
+            self._transactions,
+            lambda connection: work(connection, *args, **kwargs),
+            attempts=self._attempts,
+            deadline=deadline,
+        )

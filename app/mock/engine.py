@@ -150,7 +150,7 @@ class MockEngine:
     ) -> _Answer:
         """The chosen response as bytes and headers, with the mock's check of it."""
         seed = seed if seed is not None else self.options.seed
-        status, headers, body, has_body = self._renderer.render(
+        status, headers, body, has_body, checked = self._renderer.render(
             compiled.responses, chosen, dynamic=dynamic, seed=seed
         )
         if compiled.deprecated:
@@ -158,7 +158,9 @@ class MockEngine:
         outputs: list[Violation] = []
         if compiled.operation.method != "head":
             lowered = {k.lower(): v for k, v in headers}
-            outputs = compiled.responses.check(status, lowered, body, has_body=has_body)
+            outputs = compiled.responses.check(
+                status, lowered, body, has_body=has_body, value=checked
+            )
         return status, tuple(headers), body, tuple(outputs)
 
     def _for_invalid(
@@ -197,7 +199,9 @@ class MockEngine:
             UNPROCESSABLE_ENTITY,
             "Your request is not valid and no HTTP validation response was found in the spec, "
             "so Prism is generating this error for you.",
-            {"validation": [v.as_json() for v in inputs]},
+            # Prism leaves `location` out of a violation that has none ("Body parameter is
+            # required").
+            {"validation": [_located(v) for v in inputs]},
         )
 
     def _compile(self, op: Operation) -> _Compiled:
@@ -221,6 +225,13 @@ def _remember(memo: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any
         memo.clear()
     memo[key] = value
     return value
+
+
+def _located(violation: Violation) -> dict[str, Any]:
+    item = violation.as_json()
+    if not item["location"]:
+        del item["location"]
+    return item
 
 
 def _prefixed(violation: Violation, prefix: str) -> dict[str, Any]:

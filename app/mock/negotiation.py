@@ -137,9 +137,21 @@ def _unspecified(responses: Mapping[str, Any]) -> tuple[int, Mapping[str, Any]]:
 
 
 def _examples(content: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The media type's examples as http-spec lists them for Prism: `default` first.
+
+    `default` is the media type's `example`, else the first example of its schema (a schema's
+    `example`, which http-spec turns into `examples[0]`, or its own `examples[0]`): so a
+    schema-level example is served before the named `examples`, as Prism serves it.
+    """
     found: list[tuple[str, Any]] = []
+    schema = content.get("schema")
     if "example" in content:
         found.append(("default", content["example"]))
+    elif isinstance(schema, Mapping) and "example" in schema:
+        found.append(("default", schema["example"]))
+    elif isinstance(schema, Mapping) and isinstance(schema.get("examples"), list):
+        if schema["examples"]:
+            found.append(("default", schema["examples"][0]))
     for name, item in (content.get("examples") or {}).items():
         # An externalValue example has no inline value: the body then comes from the schema.
         found.append(

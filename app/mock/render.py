@@ -7,13 +7,16 @@ from typing import Any
 
 from authsvc.contract import Contract
 from authsvc.mock.generator import generate
-from authsvc.mock.media import serialise
+from authsvc.mock.media import is_xml, serialise
 from authsvc.mock.model import MockOptions
 from authsvc.mock.negotiation import NO_EXAMPLE, Negotiated
 from authsvc.mock.prism_schema import for_prism
-from authsvc.mock.response_check import ResponseChecker
+from authsvc.mock.response_check import UNPARSED, ResponseChecker
 from authsvc.mock.sampler import sample
 from authsvc.mock.schemas import make_validator, to_json_schema
+
+
+_FRAMING = {"content-type", "content-length", "transfer-encoding", "connection"}
 
 
 class Renderer:
@@ -26,8 +29,12 @@ class Renderer:
 
     def render(
         self, checker: ResponseChecker, chosen: Negotiated, *, dynamic: bool, seed: str | None
-    ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
-        """(status, headers, body, whether a body was produced) for the chosen response."""
+    ) -> tuple[int, list[tuple[str, str]], bytes, bool, Any]:
+        """(status, headers, body, whether a body was produced, the value to check).
+
+        The value to check is the structured value an XML body was written from (Prism checks
+        its answer before serialising it), else `UNPARSED`: the body itself is checked.
+        """
         headers = self._headers(chosen.headers, dynamic=dynamic, seed=seed)
         value: Any = None
         has_body = False
@@ -44,14 +51,18 @@ class Renderer:
         if chosen.media_type is not None:
             headers.append(("content-type", chosen.media_type))
         body = serialise(value, chosen.media_type) if has_body else b""
-        return chosen.status, headers, body, has_body
+        structured = has_body and not isinstance(value, (str, bytes)) and value is not None
+        checked = value if structured and is_xml(chosen.media_type or "") else UNPARSED
+        return chosen.status, headers, body, has_body, checked
 
     def _headers(
         self, declared: Mapping[str, Any], *, dynamic: bool, seed: str | None
     ) -> list[tuple[str, str]]:
         result: list[tuple[str, str]] = []
         for name, spec in declared.items():
-            if name.lower() == "content-type" or not isinstance(spec, Mapping):
+            # The body's framing is the server's to state: a contract's example Content-Length
+            # (GitHub declares one) would contradict the body actually sent.
+            if name.lower() in _FRAMING or not isinstance(spec, Mapping):
                 continue
             value = _header_example(spec)
             schema = spec.get("schema")

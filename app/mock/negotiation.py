@@ -149,9 +149,12 @@ def _examples(content: Mapping[str, Any]) -> list[tuple[str, Any]]:
         found.append(("default", content["example"]))
     elif isinstance(schema, Mapping) and "example" in schema:
         found.append(("default", schema["example"]))
-    elif isinstance(schema, Mapping) and isinstance(schema.get("examples"), list):
-        if schema["examples"]:
-            found.append(("default", schema["examples"][0]))
+    elif (
+        isinstance(schema, Mapping)
+        and isinstance(schema.get("examples"), list)
+        and (schema["examples"])
+    ):
+        found.append(("default", schema["examples"][0]))
     for name, item in (content.get("examples") or {}).items():
         # An externalValue example has no inline value: the body then comes from the schema.
         found.append(

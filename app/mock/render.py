@@ -15,7 +15,6 @@ from authsvc.mock.response_check import UNPARSED, ResponseChecker
 from authsvc.mock.sampler import sample
 from authsvc.mock.schemas import make_validator, to_json_schema
 
-
 _FRAMING = {"content-type", "content-length", "transfer-encoding", "connection"}
 
 

@@ -76,8 +76,7 @@ DOCUMENTS = (
     Document(
         "parameters-style",
         "@readme/oas-examples/3.0/json/parameters-style.json",
-        "Every parameter style (3.0; the 3.1 copy has no responses, which stops Prism), "
-        + _README,
+        "Every parameter style (3.0; the 3.1 copy has no responses, which stops Prism), " + _README,
         "MIT (package)",
     ),
     Document(

@@ -129,8 +129,16 @@ def test_media__essence() -> None:
         ("Rex the dog", "text/plain", b"Rex the dog"),
         ("<pets/>", "application/xml", b"<pets/>"),
         ({"a": 1}, "application/x-yaml", b'{"a":1}'),
-        ({"a": 1, "b": [True, None], "c": "x<&"}, "application/xml", b"<xml><a>1</a><b>true</b><b/><c>x&lt;&amp;</c></xml>"),
-        ([{"id": 0}, {"id": 1}], "application/atom+xml", b"<xml><id>0</id></xml><xml><id>1</id></xml>"),
+        (
+            {"a": 1, "b": [True, None], "c": "x<&"},
+            "application/xml",
+            b"<xml><a>1</a><b>true</b><b/><c>x&lt;&amp;</c></xml>",
+        ),
+        (
+            [{"id": 0}, {"id": 1}],
+            "application/atom+xml",
+            b"<xml><id>0</id></xml><xml><id>1</id></xml>",
+        ),
         (b"\x00raw", "application/octet-stream", b"\x00raw"),
         (None, None, b""),
         (None, "text/plain", b""),

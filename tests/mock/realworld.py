@@ -25,6 +25,9 @@ import pytest
 from authsvc.contract import Contract, Operation
 from authsvc.mock.sampler import sample
 
+# Left out: @readme/oas-examples' parameters-style documents. Prism 5.14 exits on their first
+# request without an optional array header (a TypeError in its deserializer), and their 3.1
+# copy declares no responses, on which Prism also exits.
 # Every `npm install` line the corpus needs (the CI script runs exactly this).
 NPM_PACKAGES = ("@octokit/openapi@23", "@readme/oas-examples@8")
 
@@ -72,12 +75,6 @@ DOCUMENTS = (
         "@readme/oas-examples/3.1/json/petstore.json",
         "Swagger Petstore (3.1), " + _README,
         "MIT (package); Apache-2.0 upstream",
-    ),
-    Document(
-        "parameters-style",
-        "@readme/oas-examples/3.0/json/parameters-style.json",
-        "Every parameter style (3.0; the 3.1 copy has no responses, which stops Prism), " + _README,
-        "MIT (package)",
     ),
     Document(
         "readme",
@@ -331,3 +328,42 @@ def _wrong_type(
         if param.get("in") == "query":
             return path + "?" + urlencode({**query, str(param["name"]): bad})
     return None
+
+
+def ajv_cannot_compile(schema: Any) -> bool:
+    """Whether Prism's ajv refuses this schema (after http-spec), so Prism skips validating it.
+
+    ajv throws on `nullable` without `type` (http-spec converts `nullable` only next to a single
+    type), and on `nullable: false` next to a type that allows null.
+    """
+    from authsvc.mock.prism_schema import prism_view
+
+    stack = [prism_view(schema)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, Mapping):
+            continue
+        kind = node.get("type")
+        types = kind if isinstance(kind, list) else [kind] if kind else []
+        if "nullable" in node and not types:
+            return True
+        if "null" in types and node.get("nullable") is False:
+            return True
+        for key, value in node.items():
+            if key not in ("example", "examples", "default", "enum", "const"):
+                stack.append(value)
+    return False
+
+
+def operation_of(contract: Contract, case_id: str) -> Operation | None:
+    """The operation a generated case was built from (its id reads `doc:METHOD /path kind`)."""
+    _doc, _, rest = case_id.partition(":")
+    method, _, rest = rest.partition(" ")
+    path = rest.rsplit(" ", 1)[0]
+    return next(
+        (op for op in contract.operations() if op.method == method.lower() and op.path == path),
+        None,
+    )

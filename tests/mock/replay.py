@@ -47,9 +47,13 @@ def observe(client: httpx.Client, base: str, case: Case) -> tuple[Observed, bool
     except ValueError:
         value = response.text
     raw = json.loads(response.headers.get("sl-violations", "[]"))
-    violations = frozenset(
-        (tuple(v["location"]), v.get("code")) for v in raw if v["location"][:1] != ["response"]
-    )
+    found = [v for v in raw if v["location"][:1] != ["response"]]
+    if isinstance(value, dict) and isinstance(value.get("validation"), list):
+        # An invented 422 lists the request's violations in its body, not in sl-violations.
+        found += [
+            {**v, "location": ["request", *v.get("location", [])]} for v in value["validation"]
+        ]
+    violations = frozenset((tuple(v["location"]), v.get("code")) for v in found)
     own_problem = any(v["location"][:1] == ["response"] for v in raw)
     kept = tuple((h, response.headers[h]) for h in CLIENT_HEADERS if h in response.headers)
     return (response.status_code, media, value, violations, kept), own_problem
@@ -100,8 +104,7 @@ def replay(
             ours, own_problem = observe(left, mock, case)
             theirs, _ = observe(right, prism, case)
             dynamic = case[0].endswith("~dyn")
-            asked_5xx = "Prefer" in case[4] and "code=5" in case[4]["Prefer"]
-            if ours[0] >= 500 and not asked_5xx:
+            if ours[0] >= 500 and not _asked_for(case, ours):
                 report.mock_5xx.append(case[0])
             if dynamic and own_problem and 200 <= ours[0] < 300:
                 report.dynamic_invalid.append(case[0])
@@ -117,6 +120,18 @@ def replay(
     return report
 
 
+def _asked_for(case: Case, answer: Observed) -> bool:
+    """A 5xx the client asked for (`Prefer: code=5xx`) or the contract's own answer (not a
+    problem the mock invented, nor a server error page)."""
+    if "code=5" in case[4].get("Prefer", ""):
+        return True
+    body = answer[2]
+    invented = isinstance(body, dict) and str(body.get("type", "")).startswith(
+        "https://stoplight.io/prism/errors#"
+    )
+    return answer[1] != "text/plain" and not invented and answer[0] != 0
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) < 400 else text[:400] + "..."
@@ -127,7 +142,7 @@ def main(argv: list[str]) -> int:
     from authsvc.mock.server import MockApp
     from tests.mock.realworld import DOCUMENTS, generate, require_documents
     from tests.mock.servers import require_prism, running_mock, running_prism
-    from tests.mock.test_realworld import explain
+    from tests.mock.test_realworld import explainer
 
     files = require_documents()
     command = require_prism()
@@ -140,7 +155,7 @@ def main(argv: list[str]) -> int:
             running_prism(command, files[document.name]) as p,
             running_mock(MockApp(contract)) as m,
         ):
-            report = replay(cases, p, m, explain)
+            report = replay(cases, p, m, explainer(contract))
         print(f"== {document.name}: {report.summary()}")
         for cid, ours, theirs in report.unexplained:
             print(f"-- {cid}\n   ours:   {_short(ours)}\n   prism:  {_short(theirs)}")

@@ -161,6 +161,8 @@ def main(argv: list[str]) -> int:
             print(f"-- {cid}\n   ours:   {_short(ours)}\n   prism:  {_short(theirs)}")
         for cid in report.mock_5xx:
             print(f"!! mock 5xx: {cid}")
+        for cid in report.dynamic_invalid:
+            print(f"!! dynamic body failed the mock's own check: {cid}")
     return 0
 
 

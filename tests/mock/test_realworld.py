@@ -51,9 +51,23 @@ def explainer(contract: Contract) -> Explainer:
             params = {p.get("name", "").lower(): p.get("schema") or {} for p in op.parameters}
             if all(len(loc) == 3 and "oneOf" in (params.get(loc[2]) or {}) for loc, _code in extra):
                 return "a parameter is read once, not coerced per oneOf branch"
+        missing = theirs[3] - ours[3]
+        if ours[0] == theirs[0] and ours[3] <= theirs[3] and missing:
+            codes = {code for _loc, code in missing}
+            if codes <= {"format"}:
+                return PENDING_FORMATS
+            if all(code in ("anyOf", "oneOf") for _loc, code in ours[3] - {((), None)}):
+                return PENDING_BRANCH_ERRORS
         return None
 
     return explain
+
+
+# Not deliberate: gaps whose fix belongs to the contract module's validators (issue 9 part 2,
+# issue 12 item 4). Counted apart, allowed, and reported; they do not count as equal.
+PENDING_FORMATS = "pending: uri/hostname/... formats are not checked (issue 12 item 4)"
+PENDING_BRANCH_ERRORS = "pending: ajv also lists each failed anyOf/oneOf branch's errors"
+PENDING = {PENDING_FORMATS, PENDING_BRANCH_ERRORS}
 
 
 def _falsy_json(body: bytes) -> bool:
@@ -116,6 +130,10 @@ def test_realworld__dynamic_bodies_are_valid(reports: dict[str, Report], name: s
 def test_realworld__at_least_995_permille_of_whole_answers_equal(
     reports: dict[str, Report],
 ) -> None:
+    """Equal whole answers, the listed deliberate differences aside (pending gaps count against)."""
     total = sum(r.total for r in reports.values())
     equal = sum(r.equal for r in reports.values())
-    assert equal / total >= 0.995, {n: r.summary() for n, r in reports.items()}
+    deliberate = sum(
+        n for r in reports.values() for reason, n in r.explained.items() if reason not in PENDING
+    )
+    assert equal / (total - deliberate) >= 0.995, {n: r.summary() for n, r in reports.items()}

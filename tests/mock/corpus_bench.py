@@ -9,6 +9,7 @@ bench/results/2026-12-01-mock-corpus.md; nothing here asserts on them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -45,10 +46,8 @@ def _measure(command: list[str], port: int, probe: str, cases: list[tuple[str, .
         startup = time.perf_counter() - started
         with httpx.Client(timeout=30) as client:
             for _id, _doc, method, url, headers, body in cases:  # type: ignore[misc]
-                try:
+                with contextlib.suppress(httpx.TransportError):
                     client.request(method, base + url, headers=headers, content=body)
-                except httpx.TransportError:
-                    pass
         return startup, _rss_mb(process.pid)
     finally:
         process.terminate()

@@ -9,8 +9,8 @@ Connexion validates every document against its bundled OpenAPI **3.0** schema (D
    Connexion offers no hook for this: `Specification.from_dict` always builds this class. The patch
    is idempotent, leaves the version string alone (so `/openapi.json` tells the truth), and caches
    the verdict per document, because Swagger UI's middleware re-validates a clone on every request.
-2. `VALIDATOR_MAP_2020_12` plugs Draft 2020-12 validators (with a format checker) into Connexion's
-   supported `validator_map` extension point, compiled once per schema instead of once per request.
+2. `validator_map(contract)` plugs the contract's compiled validators (Draft 2020-12 for 3.1, with
+   formats) into Connexion's supported `validator_map` extension point, by operation.
 
 Type arrays in *parameter* schemas stay unsupported (Connexion's parameter coercion raises
 TypeError on them); `check_parameters_supported` refuses such a contract at startup instead.
@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
@@ -33,11 +32,12 @@ from connexion.validators import (
     ParameterValidator,
     TextResponseBodyValidator,
 )
-from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
+from starlette.datastructures import Headers
 
-from authsvc.contract import Contract, ContractError
+from authsvc.contract import Check, Contract, ContractError, OperationPlan
+from authsvc.contract.dialect import first_error
 
 _MARKER = "_authsvc_openapi31"
 _validated_31: set[str] = set()
@@ -76,116 +76,133 @@ def check_parameters_supported(contract: Contract) -> None:
                 )
 
 
-@lru_cache(maxsize=512)
-def _compiled(schema_json: str) -> Validator:
-    schema = json.loads(schema_json)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+def _plan(contract: Contract, scope: Mapping[str, Any]) -> OperationPlan | None:
+    routing = (scope.get("extensions") or {}).get("connexion_routing") or {}
+    operation_id = routing.get("operation_id")
+    return contract.plans_by_operation_id.get(operation_id) if operation_id else None
 
 
-# Connexion hands the same schema object to every request of an operation, so the validator is
-# looked up by identity first; serialising the schema to find it in `_compiled` cost more per
-# request than validating. The entry keeps its schema alive, so an id is never reused while cached.
-_by_identity: dict[int, tuple[Mapping[str, Any], Validator]] = {}
-_BY_IDENTITY_MAX = 1024
+def validator_map(contract: Contract) -> dict[str, Any]:
+    """Connexion's `validator_map` for `contract`: every validator is the plan's, by operation.
+
+    Connexion builds these classes per request, handing them its own copy of the schema; they
+    look their operation up in the request's routing scope and use the contract's compiled
+    validators instead (Draft 2020-12 for 3.1, OpenAPI's 3.0 dialect, formats checked). The
+    schema Connexion passes is used only for an operation the plan does not know (none of ours:
+    every operation has an operationId), compiled for that request alone.
+    """
+    plans = contract.plans_by_operation_id  # compiled now, at startup, not on the first request
+
+    class ParameterValidator202012(ParameterValidator):  # type: ignore[misc]
+        """Connexion's parameter validator with the plan's checks (uuid, const, ...)."""
+
+        _plan: OperationPlan | None = None
+
+        def validate(self, scope: Mapping[str, Any]) -> None:
+            self._plan = _plan(contract, scope)
+            super().validate(scope)
+
+        def validate_parameter(  # type: ignore[override]
+            self,
+            parameter_type: str,
+            value: Any,
+            param: dict[str, Any],
+            param_name: str | None = None,
+        ) -> str | None:
+            if value is not None:
+                check = self._plan.parameter(parameter_type, param["name"]) if self._plan else None
+                if check is None:
+                    schema = param.get("schema", param)
+                    error = first_error(contract.compile_schema(schema), value)
+                    message = None if error is None else error.message
+                else:
+                    message = check.first_message(value)
+                return None if message is None else f"{param.get('name')}: {message}"
+            if param.get("required"):
+                return f"Missing {parameter_type} parameter '{param['name']}'"
+            return None
+
+    class JSONRequestBodyValidator202012(JSONRequestBodyValidator):  # type: ignore[misc]
+        _check: Check | None = None
+
+        async def wrap_receive(self, receive: Any, *, scope: Any) -> Any:
+            plan = _plan(contract, scope)
+            content_type = Headers(scope=scope).get("content-type") or "application/json"
+            self._check = plan.body(content_type) if plan is not None else None
+            return await super().wrap_receive(receive, scope=scope)
+
+        @property
+        def _validator(self) -> Validator:
+            if self._check is not None:
+                return self._check.validator
+            return contract.compile_schema(self._schema)
+
+    class _ResponseBody:
+        """The plan's response check for this request's operation, status and media type."""
+
+        _scope: Mapping[str, Any]
+        _schema: Any
+        _status: int = 0
+        _content_type: str = ""
+        _checked: Check | bool | None = False
+
+        def wrap_send(self, send: Any) -> Any:
+            wrapped = super().wrap_send(send)  # type: ignore[misc]
+
+            async def remember_status(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    self._status = int(message["status"])
+                    headers = dict(message.get("headers") or ())
+                    self._content_type = headers.get(b"content-type", b"").decode("latin-1")
+                await wrapped(message)
+
+            return remember_status
+
+        def check(self) -> Check | None:
+            if self._checked is False:
+                plan = _plan(contract, self._scope)
+                found = plan.response(self._status, self._content_type) if plan else None
+                self._checked = found
+            return self._checked if isinstance(self._checked, Check) else None
+
+        @property
+        def validator(self) -> Validator:
+            check = self.check()
+            return check.validator if check else contract.compile_schema(self._schema)
+
+    class JSONResponseBodyValidator202012(_ResponseBody, JSONResponseBodyValidator):  # type: ignore[misc]
+        def _parse(self, stream: Iterable[bytes]) -> Any:
+            raw = b"".join(stream)
+            self._raw = raw
+            check = self.check()
+            if check is not None and check.known_valid(raw):
+                return _KNOWN_VALID
+            return super()._parse(iter((raw,)))
+
+        def _validate(self, body: Any) -> None:
+            if body is _KNOWN_VALID:
+                return
+            super()._validate(body)  # raises NonConformingResponseBody when invalid
+            check = self.check()
+            if check is not None:
+                # Handlers often return the same bytes (the resend answer is a constant):
+                # valid ones are remembered, bounded, in the plan; invalid ones never are.
+                check.remember_valid(getattr(self, "_raw", b""))
+
+    class TextResponseBodyValidator202012(_ResponseBody, TextResponseBodyValidator):  # type: ignore[misc]
+        pass
+
+    del plans
+    return {
+        "parameter": ParameterValidator202012,
+        "body": MediaTypeDict({"*/*json": JSONRequestBodyValidator202012}),
+        "response": MediaTypeDict(
+            {
+                "*/*json": JSONResponseBodyValidator202012,
+                "text/plain": TextResponseBodyValidator202012,
+            }
+        ),
+    }
 
 
-def draft_2020_12(schema: Mapping[str, Any]) -> Validator:
-    """A cached Draft 2020-12 validator (with formats) for `schema`."""
-    cached = _by_identity.get(id(schema))
-    if cached is not None and cached[0] is schema:
-        return cached[1]
-    validator = _compiled(json.dumps(schema, sort_keys=True, default=str))
-    if len(_by_identity) >= _BY_IDENTITY_MAX:
-        _by_identity.clear()
-    _by_identity[id(schema)] = (schema, validator)
-    return validator
-
-
-# Verdicts on scalar parameter values, per schema: clients send the same ids again and again, and
-# a jsonschema pass (uuid format included) cost more than the rest of reading the parameter. The
-# value's type is part of the key (1, 1.0 and True are equal in Python, not to a schema).
-_param_verdicts: dict[tuple[int, type, Any], tuple[Mapping[str, Any], str | None]] = {}
-_PARAM_VERDICTS_MAX = 4096
-_MEMO_TYPES = (str, int, float, bool)
-
-
-def _parameter_error(schema: Mapping[str, Any], value: Any) -> str | None:
-    memo = type(value) in _MEMO_TYPES and (not isinstance(value, str) or len(value) <= 256)
-    key = (id(schema), type(value), value)
-    if memo and (cached := _param_verdicts.get(key)) is not None and cached[0] is schema:
-        return cached[1]
-    error = next(iter(draft_2020_12(schema).iter_errors(value)), None)
-    message = None if error is None else error.message
-    if memo:
-        if len(_param_verdicts) >= _PARAM_VERDICTS_MAX:
-            _param_verdicts.clear()
-        _param_verdicts[key] = (schema, message)  # keeps the schema alive: its id stays unique
-    return message
-
-
-class ParameterValidator202012(ParameterValidator):  # type: ignore[misc]
-    """Connexion's parameter validator with 2020-12 semantics (uuid, const, ...)."""
-
-    @staticmethod
-    def validate_parameter(
-        parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
-    ) -> str | None:
-        if value is not None:
-            message = _parameter_error(param.get("schema", param), value)
-            return None if message is None else f"{param.get('name')}: {message}"
-        if param.get("required"):
-            return f"Missing {parameter_type} parameter '{param['name']}'"
-        return None
-
-
-class JSONRequestBodyValidator202012(JSONRequestBodyValidator):  # type: ignore[misc]
-    @property
-    def _validator(self) -> Validator:
-        return draft_2020_12(self._schema)
-
-
-# Verdicts on response bodies already found valid, per schema: handlers often return the same
-# bytes (the resend answer is a constant), and re-parsing and re-validating them is pure cost.
-# Only small bodies are remembered; invalid ones never are (they are rare and must be logged).
-_valid_bodies: dict[tuple[int, bytes], Mapping[str, Any]] = {}
-_VALID_BODIES_MAX = 256
-_VALID_BODY_MAX_BYTES = 1024
 _KNOWN_VALID = object()
-
-
-class JSONResponseBodyValidator202012(JSONResponseBodyValidator):  # type: ignore[misc]
-    @property
-    def validator(self) -> Validator:
-        return draft_2020_12(self._schema)
-
-    def _parse(self, stream: Iterable[bytes]) -> Any:
-        raw = b"".join(stream)
-        self._raw = raw
-        if _valid_bodies.get((id(self._schema), raw)) is self._schema:
-            return _KNOWN_VALID
-        return super()._parse(iter((raw,)))
-
-    def _validate(self, body: Any) -> None:
-        if body is _KNOWN_VALID:
-            return
-        super()._validate(body)  # raises NonConformingResponseBody when invalid
-        raw = getattr(self, "_raw", b"")
-        if len(raw) <= _VALID_BODY_MAX_BYTES:
-            if len(_valid_bodies) >= _VALID_BODIES_MAX:
-                _valid_bodies.clear()
-            _valid_bodies[(id(self._schema), raw)] = self._schema
-
-
-class TextResponseBodyValidator202012(TextResponseBodyValidator):  # type: ignore[misc]
-    @property
-    def validator(self) -> Validator:
-        return draft_2020_12(self._schema)
-
-
-VALIDATOR_MAP_2020_12: dict[str, Any] = {
-    "parameter": ParameterValidator202012,
-    "body": MediaTypeDict({"*/*json": JSONRequestBodyValidator202012}),
-    "response": MediaTypeDict(
-        {"*/*json": JSONResponseBodyValidator202012, "text/plain": TextResponseBodyValidator202012}
-    ),
-}

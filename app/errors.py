@@ -4,7 +4,15 @@
      ├── FailError                  {status: "fail", message, errorCode, data: {errorName}}
      │    ├── RequestValidationError     400 VALIDATION_ERROR
      │    ├── UserAlreadyOnboarded       400 INVALID (the seed's body, exactly)
+     │    ├── DuplicateEmail             400 INVALID (create/patch, as published)
+     │    ├── UnknownSubrole             400 INVALID
+     │    ├── CustomerDoesNotExist       400 INVALID (subroles, as published)
+     │    ├── InvitationNotAccepted      400 INVITATION_NOT_ACCEPTED
+     │    ├── PasswordRejected           400 INVALID (accept, the published rules)
+     │    ├── InvalidInvitation          400 INVALID_INVITATION (accept: one answer for every case)
      │    ├── NotFound                   404 NOT_FOUND
+     │    │    └── CustomerUserNotFound       404 NOT_FOUND (get, as published)
+     │    ├── CustomerUserDoesNotExist   404 INVALID (patch, as published)
      │    ├── MethodNotAllowed           405 METHOD_NOT_ALLOWED (+ Allow)
      │    └── RateLimited                429 RATE_LIMITED (+ Retry-After)
      ├── Unauthorized               401 {message, errorCode: ERR_UNAUTHORIZED}
@@ -66,11 +74,69 @@ class UserAlreadyOnboarded(FailError):
     default_message = "Customer has already onboarded the platform"
 
 
+class DuplicateEmail(FailError):
+    status = 400
+    error_code = "INVALID"
+    error_name = "CustomersApiError"
+    default_message = "Another customer user exists with the same email."
+
+
+class UnknownSubrole(FailError):
+    status = 400
+    error_code = "INVALID"
+    error_name = "CustomersApiError"
+    default_message = "Subrole does not exist for this customer"
+
+
+class CustomerDoesNotExist(FailError):
+    status = 400
+    error_code = "INVALID"
+    error_name = "CustomersApiError"
+    default_message = "Customer does not exists"  # sic, as published
+
+
+class InvitationNotAccepted(FailError):
+    status = 400
+    error_code = "INVITATION_NOT_ACCEPTED"
+    error_name = "CustomersApiError"
+    default_message = "An invited user becomes active only by accepting the invitation"
+
+
+class PasswordRejected(FailError):
+    """The message lists the broken rules (authsvc.security.passwords), as published."""
+
+    status = 400
+    error_code = "INVALID"
+    error_name = "ValidationMiddlewareError"
+    default_message = "password does not meet the requirements"
+
+
+class InvalidInvitation(FailError):
+    """Unknown, superseded, expired or used: deliberately the same answer for each."""
+
+    status = 400
+    error_code = "INVALID_INVITATION"
+    error_name = "InvitationError"
+    default_message = "This invitation is invalid or has expired"
+
+
+class CustomerUserDoesNotExist(FailError):
+    status = 404
+    error_code = "INVALID"
+    error_name = "CustomersApiError"
+    default_message = "Customer user does not exist"
+
+
 class NotFound(FailError):
     status = 404
     error_code = "NOT_FOUND"
     error_name = "NotFoundError"
     default_message = "Not found"
+
+
+class CustomerUserNotFound(NotFound):
+    error_name = "CustomersApiError"
+    default_message = "Customer user Not Found"
 
 
 class MethodNotAllowed(FailError):

@@ -18,12 +18,12 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.security import BearerSecurityHandler
 
-from authsvc.asgi_guards import ControlCharacterGuard
+from authsvc.asgi_guards import RequestGuard
 from authsvc.config import Settings
 from authsvc.connexion31 import (
-    VALIDATOR_MAP_2020_12,
     check_parameters_supported,
     install_openapi31_support,
+    validator_map,
 )
 from authsvc.contract import Contract, default_contract_path, load_contract
 from authsvc.db.checkpoints import WalCheckpointer
@@ -31,10 +31,15 @@ from authsvc.db.engine import create_db_engine, is_sqlite
 from authsvc.http_errors import install_error_handlers
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
+from authsvc.security.issuer import TokenIssuer
+from authsvc.security.redaction import install_log_redaction
+from authsvc.security.signing import load_signing_key
 from authsvc.security.tokens import build_token_verifier
 from authsvc.services.container import Services, database_runners
 from authsvc.services.health import HealthService
+from authsvc.services.invitations import AcceptanceService
 from authsvc.services.invites import InviteService
+from authsvc.services.users import UserService
 
 logger = logging.getLogger("authsvc")
 OPERATIONS_CONTRACT = default_contract_path("operations.yaml")
@@ -56,12 +61,22 @@ def build_services(settings: Settings) -> Services:
         background_checkpoints=True,  # the app's lifespan runs the WalCheckpointer
     )
     writes, reads = database_runners(engine, timeout_seconds=settings.resolved_request_timeout)
+    signing_key = load_signing_key(settings)
+    issuer = TokenIssuer(
+        signing_key,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        id_token_ttl_seconds=settings.id_token_ttl_seconds,
+        refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
+    )
     return Services(
         invites=InviteService(settings=settings),
         health=HealthService(engine=engine),
         tokens=build_token_verifier(settings),
         writes=writes,
         reads=reads,
+        users=UserService(settings=settings),
+        acceptance=AcceptanceService(issuer=issuer),
     )
 
 
@@ -111,6 +126,7 @@ def create_app(
 ) -> AsyncApp:
     """The Auth Service as an ASGI app; `run_outbox_worker` drains the mail outbox in-process."""
     install_openapi31_support()
+    install_log_redaction()  # the accept path carries an invite token
     contract = contract or load_contract(default_contract_path())
     check_parameters_supported(contract)
     operations = load_contract(OPERATIONS_CONTRACT)
@@ -144,8 +160,7 @@ def create_app(
         "strict_validation": True,
         "validate_responses": True,
         "pythonic_params": True,
-        "validator_map": VALIDATOR_MAP_2020_12,
-        "security_map": {"bearer": _bearer_handler(services, may_block=bool(settings.jwks_url))},
+        "security_map": {"bearer": _bearer_handler(services, may_block=services.tokens.may_block)},
     }
     # The root-mounted operations API goes first: added after, its mount would shadow the other.
     app.add_api(
@@ -153,6 +168,7 @@ def create_app(
         base_path="",
         swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
         name="operations",
+        validator_map=validator_map(operations),
         **common,
     )
     app.add_api(
@@ -162,8 +178,9 @@ def create_app(
             swagger_ui_template_arguments={"title": contract.raw["info"]["title"]},
         ),
         name="auth",
+        validator_map=validator_map(contract),
         **common,
     )
-    install_error_handlers(app)
-    app.add_middleware(ControlCharacterGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    install_error_handlers(app, (operations, contract))
+    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
     return app

@@ -8,8 +8,11 @@ the response, so no stack trace, token or address can leak.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from connexion import AsyncApp
@@ -30,6 +33,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from authsvc.contract import Contract
 from authsvc.errors import (
     AuthServiceError,
     Forbidden,
@@ -68,6 +72,8 @@ def translate(exc: BaseException) -> AuthServiceError:
         return InternalError()
     if isinstance(exc, BadRequestProblem | ExtraParameterProblem | UnsupportedMediaTypeProblem):
         return RequestValidationError()
+    if isinstance(exc, UnicodeDecodeError):  # a body that is not UTF-8, as Connexion decodes it
+        return RequestValidationError()
     if isinstance(exc, HTTPException):
         return _from_status(exc.status_code, (exc.headers or {}).get("Allow", ""))
     if isinstance(exc, ProblemException | ClientProblem):
@@ -90,8 +96,37 @@ def _from_status(status: int, allow: str) -> AuthServiceError:
     return InternalError()
 
 
-def _handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+def documented_methods(contracts: Iterable[Contract]) -> list[tuple[re.Pattern[str], set[str]]]:
+    """(full-path pattern, methods) per documented path, HEAD wherever GET is served.
+
+    Connexion adds one route per operation, and Starlette's 405 names the methods of the first
+    route whose path matches only: a path with GET and POST would announce `Allow: GET, HEAD`.
+    """
+    paths: dict[str, set[str]] = {}
+    for contract in contracts:
+        for operation in contract.operations():
+            template = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(operation.path))
+            methods = paths.setdefault(f"^{re.escape(contract.base_path)}{template}$", set())
+            methods |= (
+                {operation.method.upper(), "HEAD"}
+                if operation.method == "get"
+                else {operation.method.upper()}
+            )
+    return [(re.compile(pattern), methods) for pattern, methods in paths.items()]
+
+
+def _handle(
+    request: ConnexionRequest,
+    exc: Exception,
+    routes: list[tuple[re.Pattern[str], set[str]]] | None = None,
+) -> ConnexionResponse:
     error = translate(exc)
+    if isinstance(error, MethodNotAllowed) and routes:
+        allowed = {
+            m for pattern, methods in routes if pattern.match(request.url.path) for m in methods
+        }
+        if allowed:
+            error = MethodNotAllowed(allow=", ".join(sorted(allowed)))
     if isinstance(error, InternalError):
         # Log the type and where, not str(exc): driver errors can echo bound parameters.
         logger.error(
@@ -111,8 +146,12 @@ def _handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     )
 
 
-def install_error_handlers(app: AsyncApp) -> None:
-    """Route Connexion's, Starlette's and our own exceptions through the contract envelopes."""
+def install_error_handlers(app: AsyncApp, contracts: Iterable[Contract] = ()) -> None:
+    """Route Connexion's, Starlette's and our own exceptions through the contract envelopes.
+
+    `contracts` (those the app serves) name the methods a 405's `Allow` lists.
+    """
+    handle = functools.partial(_handle, routes=documented_methods(contracts))
     handled: tuple[Any, ...] = (AuthServiceError, ProblemException, HTTPException, Exception)
     for exc_type in handled:
-        app.add_error_handler(exc_type, _handle)
+        app.add_error_handler(exc_type, handle)

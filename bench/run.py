@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, contract, machine, mock_server, report, router, service
+from bench import before, breakdown, contract, machine, mock_server, report, router, service
 from bench.load import have_wrk
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -46,6 +46,8 @@ def run_service(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     }
 
     def one(name: str, started: Any) -> None:
+        if args.subjects and name not in args.subjects and name != "baseline":
+            return  # not started: `started` is a context manager that has not run yet
         with started as subject:
             sample = service.measure(name, subject, **kw)
         sample["round"] = rnd
@@ -53,7 +55,10 @@ def run_service(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         samples.append(sample)
         _progress(sample)
 
-    with service.postgres_cluster() if args.postgres else _nothing() as pg_url:
+    with (
+        service.postgres_cluster() if args.postgres else _nothing() as pg_url,
+        before.installed(args.before) if args.before else _nothing() as before_bin,
+    ):
         if args.postgres and pg_url is None:
             print("bench: PostgreSQL skipped: no initdb/pg_ctl (or no postgres user)", flush=True)
         for rnd in range(args.rounds):
@@ -63,15 +68,18 @@ def run_service(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
             one("service-sqlite", service.service(log_dir))
             if not args.smoke:
                 one("service-sqlite-nodelivery", service.service(log_dir, delivery=False))
-            if args.before:
-                one("service-sqlite@before", service.service(log_dir, tree=args.before))
+                # the durability default's cost (docs/reliability.md): the same with NORMAL
+                one("service-sqlite-normal", service.service(log_dir, sqlite_synchronous="NORMAL"))
+            if before_bin:
+                one("service-sqlite@before", service.service(log_dir, before=before_bin))
             if pg_url:
                 url = service.fresh_database(pg_url, f"bench_{int(time.time())}_{rnd}")
                 one("service-postgresql", service.service(log_dir, url))
-                if args.before:
+                if before_bin:
                     url = service.fresh_database(pg_url, f"bench_{int(time.time())}_{rnd}_before")
                     one(
-                        "service-postgresql@before", service.service(log_dir, url, tree=args.before)
+                        "service-postgresql@before",
+                        service.service(log_dir, url, before=before_bin),
                     )
     return {"samples": samples}
 
@@ -141,7 +149,7 @@ def run_contract(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
 
 
 class _nothing:
-    def __enter__(self) -> None:
+    def __enter__(self) -> Any:
         return None
 
     def __exit__(self, *_: object) -> None:
@@ -173,11 +181,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--before",
         type=Path,
-        help="also run the service from this tree's app/ and handlers/ (before/after figures)",
+        help="also run the service from this source tree, installed in a throwaway venv "
+        "(before/after figures; trees from commit 68a1125 on)",
+    )
+    parser.add_argument(
+        "--subjects",
+        help="service suite: only these subjects (comma-separated; the baseline always runs)",
     )
     parser.add_argument("--out", type=Path, help="results directory (default bench/results)")
     args = parser.parse_args(argv)
     args.connections = [int(c) for c in str(args.connections).split(",")]
+    args.subjects = {s.strip() for s in args.subjects.split(",")} if args.subjects else None
     if args.smoke:
         args.rounds, args.seconds, args.warmup = 1, 1.0, 0.0
         args.connections, args.postgres, args.router_calls = [16], False, 200

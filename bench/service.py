@@ -53,32 +53,28 @@ def service(
     log_dir: Path,
     database_url: str | None = None,
     *,
-    tree: Path | None = None,
+    before: Path | None = None,
     delivery: bool = True,
+    sqlite_synchronous: str | None = None,
 ) -> Iterator[tuple[Server, Target]]:
     """`authsvc serve` on a fresh data directory (and a fresh database when given one).
 
-    `tree` runs the service from another checkout's `app/` and `handlers/` (e.g. the code before an
-    optimisation, from `git archive`), with this venv's packages, for before/after figures.
-    `delivery=False` serves without the in-process mail loop (bench/serve_without_delivery.py).
+    `before` is the `bin` directory of another tree's install (`bench.before.installed`): the
+    code before a change, for before/after figures in the same run. `delivery=False` serves
+    without the in-process mail loop (bench/serve_without_delivery.py). `sqlite_synchronous`
+    ("NORMAL") changes that one pragma (bench/serve_sqlite_normal.py).
     """
     name = "service-postgresql" if database_url else "service-sqlite"
     authsvc = [_authsvc()]
     env = dict(UNTHROTTLED)
-    cwd = None
-    if tree is not None:
+    if before is not None:
         name += "@before"
-        tree = tree.resolve()
-        authsvc = [
-            sys.executable,
-            "-c",
-            "import sys; from authsvc.cli import main; sys.exit(main())",
-        ]
-        # The tree's app/ must win over this checkout's (installed editable): run from inside it,
-        # with it first on the path; bench/ still comes from here.
-        env["PYTHONPATH"] = f"{tree}{os.pathsep}{BENCH_ROOT}"
-        cwd = tree
-        _check_imports_from(tree, env)
+        authsvc = [str(before / "authsvc")]
+    elif sqlite_synchronous is not None:
+        name += f"-{sqlite_synchronous.lower()}"
+        authsvc = [sys.executable, "-m", "bench.serve_sqlite_normal"]
+        if sqlite_synchronous != "NORMAL":
+            raise ValueError("only NORMAL is offered besides the default")
     if database_url:
         env["AUTHSVC_DATABASE_URL"] = database_url
     with tempfile.TemporaryDirectory(prefix="authsvc-bench-") as data_dir:
@@ -87,7 +83,7 @@ def service(
             capture_output=True,
             text=True,
             env={**os.environ, **env},
-            cwd=cwd,
+            cwd=BENCH_ROOT,
             timeout=120,
             check=True,
         )
@@ -99,7 +95,7 @@ def service(
             command = [sys.executable, "-m", "bench.serve_without_delivery", *command[-4:]]
         ready = httpx.Request("GET", f"http://127.0.0.1:{port}/healthz")
         with spawned(
-            name, command, port=port, ready=ready, log_dir=log_dir, env=env, cwd=cwd
+            name, command, port=port, ready=ready, log_dir=log_dir, env=env, cwd=BENCH_ROOT
         ) as server:
             path = RESEND.format(customer=info["customer_id"], user=info["invited_user_id"])
             yield server, _resend_target(server.base_url + path, info["admin_token"])
@@ -124,21 +120,6 @@ def fresh_database(cluster_url: str, name: str) -> str:
     return cluster_url.rsplit("/", 1)[0] + "/" + name
 
 
-def _check_imports_from(tree: Path, env: dict[str, str]) -> None:
-    """Refuse to label this checkout's code as `@before`: the child must import the tree's app."""
-    probe = subprocess.run(
-        [sys.executable, "-c", "import app; print(app.__file__)"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        cwd=tree,
-        check=True,
-    )
-    imported = Path(probe.stdout.strip()).resolve()
-    if not imported.is_relative_to(tree):
-        raise RuntimeError(f"--before {tree}: the service would import {imported} instead")
-
-
 def _resend_target(url: str, token: str) -> Target:
     return Target(url=url, method="POST", headers=(("Authorization", f"Bearer {token}"),))
 
@@ -158,7 +139,18 @@ def measure(
     if warmup_seconds > 0:
         run_load(target, connections=max(connections), seconds=warmup_seconds, tool=tool)
     for count in connections:
+        cpu_before = server.cpu_seconds()
         result = run_load(target, connections=count, seconds=seconds, tool=tool)
-        sample["loads"].append({**result.as_dict(), "ok": result.ok, "rss_mb": server.rss_mb()})
+        cpu = server.cpu_seconds() - cpu_before
+        requests = result.requests
+        sample["loads"].append(
+            {
+                **result.as_dict(),
+                "ok": result.ok,
+                "rss_mb": server.rss_mb(),
+                # CPU per answer: less sensitive than req/s to other work on shared cores
+                "cpu_ms_per_request": cpu * 1000 / requests if requests else None,
+            }
+        )
     sample["peak_rss_mb"] = server.peak_rss_mb()
     return sample

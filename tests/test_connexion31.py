@@ -13,13 +13,12 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from authsvc.connexion31 import (
-    VALIDATOR_MAP_2020_12,
-    ParameterValidator202012,
     check_parameters_supported,
-    draft_2020_12,
     install_openapi31_support,
+    validator_map,
 )
 from authsvc.contract import ContractError, load_contract
+from authsvc.contract.dialect import first_error
 
 UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
@@ -41,7 +40,7 @@ SCHEMAS_31 = [
 def test_draft_2020_12__applies_31_semantics(
     schema: dict[str, Any], valid: Any, invalid: Any
 ) -> None:
-    validator = draft_2020_12(schema)
+    validator = load_contract(_document(**schema)).compile_schema(schema)
     if schema != {"not": True}:
         assert validator.is_valid(valid)
     assert not validator.is_valid(invalid)
@@ -95,9 +94,12 @@ def echo(thing_id: str, body: Any) -> tuple[dict[str, str], int]:
 def client() -> TestClient:
     install_openapi31_support()
     app = AsyncApp(__name__)
+    document = _document(
+        type="object", properties={"n": {"type": ["integer", "null"]}}, required=["n"]
+    )
     app.add_api(
-        _document(type="object", properties={"n": {"type": ["integer", "null"]}}, required=["n"]),
-        validator_map=VALIDATOR_MAP_2020_12,
+        document,
+        validator_map=validator_map(load_contract(document)),
         pythonic_params=True,
         strict_validation=True,
         validate_responses=True,
@@ -158,6 +160,20 @@ PARAMETER: dict[str, Any] = {
 NUMBER: dict[str, Any] = {"name": "n", "in": "query", "schema": {"type": "integer", "const": 1}}
 
 
+def _parameter_contract() -> Any:
+    document = _document(type="object")
+    operation = document["paths"]["/things/{thingID}"]["post"]
+    operation["parameters"] = [PARAMETER, NUMBER]
+    document["paths"] = {"/things/{userID}": document["paths"]["/things/{thingID}"]}
+    return load_contract(document)
+
+
+PARAMETER_CONTRACT = _parameter_contract()
+PARAMETER_PLAN = next(iter(PARAMETER_CONTRACT.plans.values()))
+PARAMETER_VALIDATOR = validator_map(PARAMETER_CONTRACT)["parameter"]([], uri_parser=None)
+PARAMETER_VALIDATOR._plan = PARAMETER_PLAN
+
+
 @settings(max_examples=200)
 @given(
     value=st.one_of(
@@ -171,7 +187,20 @@ NUMBER: dict[str, Any] = {"name": "n", "in": "query", "schema": {"type": "intege
 )
 def test_parameter_verdicts__remembered_verdicts_equal_fresh_ones(value: Any, asked: int) -> None:
     for param in (PARAMETER, NUMBER):
-        fresh = next(iter(draft_2020_12(param["schema"]).iter_errors(value)), None)
+        fresh = next(
+            iter(PARAMETER_CONTRACT.compile_schema(param["schema"]).iter_errors(value)), None
+        )
         expected = None if fresh is None else f"{param['name']}: {fresh.message}"
         for _ in range(asked):  # the first answer is computed, later ones remembered
-            assert ParameterValidator202012.validate_parameter("path", value, param) == expected
+            location = param["in"]
+            assert PARAMETER_VALIDATOR.validate_parameter(location, value, param) == expected
+
+
+def test_parameter_verdicts__live_in_the_plan_and_are_bounded() -> None:
+    check = PARAMETER_PLAN.parameter("query", "n")
+    assert check is not None
+    for value in range(10_000):
+        assert check.first_message(value) == (
+            None if value == 1 else first_error(check.validator, value).message
+        )  # type: ignore[union-attr]
+    assert len(check._verdicts._items) <= 4096

@@ -74,16 +74,46 @@ def test_loader__invalid_contract_names_file_and_pointer(
     assert re.search(r"broken\.yaml", str(error.value))
 
 
-def test_loader__remembers_valid_contracts_but_never_an_edited_one(
+def test_loader__writes_nothing_outside_the_data_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     document = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {}}
     path = tmp_path / "contract.yaml"
     path.write_text(yaml.safe_dump(document))
     load_contract(path)
-    assert len(list((tmp_path / "cache" / "authsvc" / "valid-contracts").iterdir())) == 1
+    load_contract(default_contract_path())
+    assert list(home.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contract.yaml", "home"]
+    # Nothing remembered either: an edited contract is validated afresh.
     del document["info"]["title"]
     path.write_text(yaml.safe_dump(document))
     with pytest.raises(ContractError):
         load_contract(path)
+
+
+@pytest.mark.parametrize("version", ["3.1.0", "3.0.3"])
+@pytest.mark.parametrize(
+    "schema",
+    [{"type": "nope"}, {"properties": {"a": {"minLength": -1}}}, {"required": "a"}],
+    ids=["bad-type", "nested-negative-minLength", "required-not-a-list"],
+)
+def test_loader__invalid_schema_object_reported_as_the_spec_validator_says(
+    version: str, schema: dict[str, Any]
+) -> None:
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+
+    document = {
+        "openapi": version,
+        "info": {"title": "t", "version": "1"},
+        "paths": {},
+        "components": {"schemas": {"Thing": schema}},
+    }
+    stock = OpenAPIV31SpecValidator if version.startswith("3.1") else OpenAPIV30SpecValidator
+    expected = next(iter(stock(document).iter_errors()))
+    with pytest.raises(ContractError) as error:
+        load_contract(document)
+    assert error.value.message == expected.message.splitlines()[0]

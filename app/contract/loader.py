@@ -1,24 +1,29 @@
-"""Load an OpenAPI 3.0/3.1 document, validate it, and resolve its `$ref`s.
+"""Load an OpenAPI 3.0/3.1 document, validate it, and resolve its `$ref`s: the compiled contract.
 
 This is the single reader of the contract. The Connexion app, the mock engine and the tests all
-consume the `Contract` it returns, so a contract that loads here is one every part agrees on.
+consume the `Contract` it returns, so a contract that loads here is one every part agrees on: one
+registry of its documents (`refs`), one dialect and format checker (`compile_schema`), and one
+plan of validators per operation (`plans`). Every failure is a one-line `ContractError`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import yaml
+from jsonschema.protocols import Validator
+
+from authsvc.contract.dialect import FORMATS, specification, validator_class
+from authsvc.contract.documents import DocumentError, read_document
+from authsvc.contract.http import server_path
+from authsvc.contract.plan import OperationPlan, compile_operation
+from authsvc.contract.refs import IN_MEMORY_URI, ContractRefs, RefError, file_uri
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -54,13 +59,14 @@ class Operation:
 
 @dataclass(frozen=True)
 class Contract:
-    """A validated OpenAPI document: `raw` as written, `resolved` with every `$ref` inlined."""
+    """A validated OpenAPI document: `raw` as written, `resolved` with every `$ref` inlined
+    (except those that close a cycle, kept as absolute `$ref`s that `refs` resolves)."""
 
     source: str
     raw: Mapping[str, Any]
     resolved: Mapping[str, Any]
+    refs: ContractRefs = field(repr=False, compare=False)
     path: Path | None = None
-    _ops: tuple[Operation, ...] = field(default=(), repr=False)
 
     @property
     def version(self) -> tuple[int, int]:
@@ -78,11 +84,7 @@ class Contract:
     @property
     def base_path(self) -> str:
         """The path of the first server URL (`/auth/api/v1`), without a trailing slash."""
-        server = self.servers[0]
-        url = str(server.get("url", "/"))
-        for name, var in (server.get("variables") or {}).items():
-            url = url.replace("{" + name + "}", str(var.get("default", "")))
-        return urlsplit(url).path.rstrip("/")
+        return server_path(self.servers[0])
 
     @cached_property
     def json_bytes(self) -> bytes:
@@ -105,6 +107,29 @@ class Contract:
     def security_schemes(self) -> Mapping[str, Any]:
         return (self.resolved.get("components") or {}).get("securitySchemes") or {}
 
+    def compile_schema(self, schema: Any) -> Validator:
+        """A validator for `schema` in the contract's dialect, with formats and the registry."""
+        cls = validator_class(is_31=self.is_31)
+        validator: Validator = cls(schema, registry=self.refs.registry, format_checker=FORMATS)
+        return validator
+
+    @cached_property
+    def plans(self) -> Mapping[tuple[str, str], OperationPlan]:
+        """The compiled plan of every operation, by (path, method); built once."""
+        return {
+            (op.path, op.method): compile_operation(
+                op, is_31=self.is_31, compile_schema=self.compile_schema
+            )
+            for op in self.operations()
+        }
+
+    def plan(self, operation: Operation) -> OperationPlan:
+        return self.plans[operation.path, operation.method]
+
+    @cached_property
+    def plans_by_operation_id(self) -> Mapping[str, OperationPlan]:
+        return {p.operation_id: p for p in self.plans.values() if p.operation_id is not None}
+
 
 def default_contract_path(name: str = "auth-service.yaml") -> Path:
     """A contract shipped in `openapi/`, which installs as the package data `authsvc.openapi`."""
@@ -120,120 +145,50 @@ def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
     else:
         base = Path(source).resolve()
         name = str(source)
-        raw = _read_document(base)
+        try:
+            raw = read_document(base)
+        except DocumentError as exc:
+            raise ContractError(name, "", str(exc)) from None
     if not isinstance(raw, dict):
         raise ContractError(name, "", "the document is not a mapping")
-    _validate(raw, name)
-    resolved = _Resolver(raw, base).resolve()
-    return Contract(source=name, raw=raw, resolved=resolved, path=base)
-
-
-def _validate(raw: dict[str, Any], name: str) -> None:
-    """Validate as the version the document declares; remember documents already found valid.
-
-    openapi-spec-validator costs about 0.3 s to import and tens of ms to run, most of a mock's
-    startup. A valid verdict is kept in the user's cache directory, keyed by the document's content
-    and the validator's version, so an unchanged contract is validated once, not on every start.
-    """
     version = str(raw.get("openapi", ""))
     if not version.startswith(("3.0", "3.1")):
         raise ContractError(name, "/openapi", f"unsupported OpenAPI version {version!r}")
-    marker = _verdict_marker(raw)
-    if marker is not None and marker.exists():
-        return
-    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
-
-    validator_cls: Any = (
-        OpenAPIV31SpecValidator if version.startswith("3.1") else OpenAPIV30SpecValidator
+    is_31 = version.startswith("3.1")
+    refs = ContractRefs(
+        raw,
+        uri=file_uri(base) if base is not None else IN_MEMORY_URI,
+        directory=base.parent if base is not None else None,
+        specification=specification(is_31=is_31),
     )
-    error = next(iter(validator_cls(raw).iter_errors()), None)
+    try:
+        resolved = refs.inline(raw)
+    except RefError as exc:
+        raise ContractError(name, exc.ref, exc.message) from None
+    except RecursionError:
+        raise ContractError(name, "", "the document is nested too deeply") from None
+    # After our own resolution: the validator follows references itself, and by now every one is
+    # known to be local, confined to the contract's directory and free of empty cycles.
+    _validate(raw, name, base_uri=refs.uri if base is not None else "")
+    return Contract(source=name, raw=raw, resolved=resolved, refs=refs, path=base)
+
+
+def _validate(raw: dict[str, Any], name: str, *, base_uri: str) -> None:
+    """Validate as the version the document declares (openapi-spec-validator)."""
+    from authsvc.contract.spec_validation import spec_validator  # 0.2 s of imports: only here
+
+    validator_cls = spec_validator(str(raw.get("openapi", "")))
+    try:
+        error = next(iter(validator_cls(raw, base_uri=base_uri).iter_errors()), None)
+    except RecursionError:
+        raise ContractError(name, "", "a $ref cycle the validator cannot follow") from None
+    except Exception as exc:  # the validator resolves references itself and may fail doing so
+        raise ContractError(name, "", _first_line(f"{type(exc).__name__}: {exc}")) from None
     if error is not None:
         pointer = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in error.path)
-        # The validator's message trails a multi-line dump of the schema; its first line says it.
-        message = (error.message.splitlines() or ["invalid"])[0]
-        raise ContractError(name, pointer if error.path else "", message)
-    if marker is not None:
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        except OSError:
-            pass  # a read-only home only costs the next start its validation
+        raise ContractError(name, pointer if error.path else "", _first_line(error.message))
 
 
-def _verdict_marker(raw: dict[str, Any]) -> Path | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        validator_version = version("openapi-spec-validator")
-    except PackageNotFoundError:
-        return None
-    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    content = json.dumps(raw, sort_keys=True, default=str).encode()
-    digest = hashlib.sha256(validator_version.encode() + b"\0" + content).hexdigest()
-    return Path(cache_home) / "authsvc" / "valid-contracts" / digest
-
-
-def _read_document(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ContractError(str(path), "", exc.strerror or str(exc)) from None
-    try:
-        if path.suffix == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ContractError(str(path), "", f"not valid YAML/JSON: {exc}") from None
-
-
-class _Resolver:
-    """Inline `$ref`s (local and relative-file); a cyclic reference is left as a `$ref`."""
-
-    def __init__(self, root: Mapping[str, Any], base: Path | None) -> None:
-        self._root = root
-        self._base = base
-        self._files: dict[Path, Any] = {}
-
-    def resolve(self) -> dict[str, Any]:
-        result = self._walk(self._root, self._root, self._base, ())
-        assert isinstance(result, dict)
-        return result
-
-    def _walk(self, node: Any, doc: Any, base: Path | None, stack: tuple[str, ...]) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str):
-                key = f"{base}#{ref}" if not ref.startswith("#") else f"{base}{ref}"
-                if key in stack:
-                    return dict(node)
-                target, target_doc, target_base = self._lookup(ref, doc, base)
-                resolved = self._walk(target, target_doc, target_base, (*stack, key))
-                siblings = {k: v for k, v in node.items() if k != "$ref"}
-                if siblings and isinstance(resolved, dict):
-                    # 3.1 allows keywords next to $ref (e.g. description); they win.
-                    return {**resolved, **self._walk(siblings, doc, base, stack)}
-                return resolved
-            return {k: self._walk(v, doc, base, stack) for k, v in node.items()}
-        if isinstance(node, list):
-            return [self._walk(v, doc, base, stack) for v in node]
-        return node
-
-    def _lookup(self, ref: str, doc: Any, base: Path | None) -> tuple[Any, Any, Path | None]:
-        file_part, _, fragment = ref.partition("#")
-        if file_part:
-            if base is None:
-                raise ContractError("<dict>", ref, "a file $ref needs a contract read from a file")
-            target_path = (base.parent / file_part).resolve()
-            if target_path not in self._files:
-                self._files[target_path] = _read_document(target_path)
-            doc, base = self._files[target_path], target_path
-        node = doc
-        for token in [t for t in fragment.split("/") if t]:
-            token = unquote(token).replace("~1", "/").replace("~0", "~")
-            if isinstance(node, list) and token.isdigit() and int(token) < len(node):
-                node = node[int(token)]
-            elif isinstance(node, dict) and token in node:
-                node = node[token]
-            else:
-                raise ContractError(str(base or "<dict>"), fragment, f"unresolvable $ref {ref!r}")
-        return node, doc, base
+def _first_line(message: str) -> str:
+    # The validator's message trails a multi-line dump of the schema; its first line says it.
+    return (message.splitlines() or ["invalid"])[0]

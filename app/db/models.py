@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    insert,
+    text,
+)
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
 from authsvc.db.types import UTCDateTime, utcnow
 
@@ -29,32 +45,127 @@ class OutboxStatus(enum.StrEnum):
     FAILED = "FAILED"  # gave up after the configured number of attempts
 
 
+# The permissions a subrole may grant (see docs/contract.md, Authorization).
+USERS_READ = "users:read"
+USERS_WRITE = "users:write"
+USERS_RESEND_INVITE = "users:resend-invite"
+
+
+@dataclass(frozen=True, slots=True)
+class SubroleTemplate:
+    """A subrole every customer starts with (the published examples' admin, cro, risk_analyst)."""
+
+    code: str
+    label: str
+    description: str
+    permissions: tuple[str, ...]
+
+
+DEFAULT_SUBROLES: tuple[SubroleTemplate, ...] = (
+    SubroleTemplate(
+        "admin",
+        "Admin",
+        "Manages the customer's users",
+        (USERS_READ, USERS_WRITE, USERS_RESEND_INVITE),
+    ),
+    SubroleTemplate("cro", "CRO", "Chief risk officer: reads the customer's users", (USERS_READ,)),
+    SubroleTemplate("risk_analyst", "Risk Analyst", "Reads the customer's users", (USERS_READ,)),
+)
+
+
+def normalize_email(address: str) -> str:
+    """The form in which e-mail addresses are compared: trimmed and lower-cased."""
+    return address.strip().lower()
+
+
+def _normalized_email_default(context: DefaultExecutionContext) -> str:
+    # Inserts that give only `email` (demo data, tests, older code) still get the compared form.
+    parameters = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return normalize_email(str(parameters["email"]))
+
+
 class Customer(Base):
     __tablename__ = "customers"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
+    contact_number: Mapped[str | None] = mapped_column(String(32), default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="customer")
 
 
+class Subrole(Base):
+    """A role within one customer; its `permissions` decide what its users may do."""
+
+    __tablename__ = "subroles"
+    __table_args__ = (UniqueConstraint("customer_id", "code", name="uq_subroles_customer_code"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    code: Mapped[str] = mapped_column(String(50))
+    label: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # The published `role_id`: the numeric id of the parent role (2: customer user).
+    role_id: Mapped[int] = mapped_column(Integer, default=2)
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (
+        # One account per address within a customer, whatever the concurrency or the spelling.
+        UniqueConstraint("customer_id", "email_normalized", name="uq_users_customer_email"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320), default=_normalized_email_default)
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
-    subrole: Mapped[str] = mapped_column(String(50), default="member")
+    mobile: Mapped[str | None] = mapped_column(String(32), default=None)
+    # None: no subrole, so no permissions.
+    subrole_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("subroles.id"), default=None, index=True
+    )
     status: Mapped[UserStatus] = mapped_column(
         Enum(UserStatus, native_enum=False, length=16), default=UserStatus.INVITED
     )
+    is_email_verified: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    is_first_login: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Only ever set by the database's operators: no operation grants it.
+    is_platform_admin: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)  # Argon2id
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
     customer: Mapped[Customer] = relationship(back_populates="users")
+    subrole: Mapped[Subrole | None] = relationship()
+
+
+class RefreshToken(Base):
+    """An opaque refresh token, bound to its user; only its SHA-256 is stored."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index("ix_refresh_tokens_user", "user_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Invitation(Base):
@@ -133,3 +244,30 @@ users_table = Base.metadata.tables[User.__tablename__]
 invitations_table = Base.metadata.tables[Invitation.__tablename__]
 outbox_table = Base.metadata.tables[OutboxMessage.__tablename__]
 audit_events_table = Base.metadata.tables[AuditEvent.__tablename__]
+subroles_table = Base.metadata.tables[Subrole.__tablename__]
+refresh_tokens_table = Base.metadata.tables[RefreshToken.__tablename__]
+
+
+def default_subrole_rows(customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The rows of `DEFAULT_SUBROLES` for one customer, ready for a Core insert."""
+    now = utcnow()
+    return [
+        {
+            "id": uuid.uuid4(),
+            "customer_id": customer_id,
+            "code": template.code,
+            "label": template.label,
+            "display_name": template.label,
+            "description": template.description,
+            "role_id": 2,
+            "permissions": list(template.permissions),
+            "created_at": now,
+        }
+        for template in DEFAULT_SUBROLES
+    ]
+
+
+@event.listens_for(Customer, "after_insert")
+def _seed_subroles(_mapper: Mapper[Customer], connection: Connection, target: Customer) -> None:
+    """Every customer created through the ORM starts with the default subroles, in its transaction."""
+    connection.execute(insert(subroles_table), default_subrole_rows(target.id))

@@ -9,11 +9,11 @@ from urllib.parse import parse_qsl
 
 from jsonschema.protocols import Validator
 
+from authsvc.contract import OperationPlan
 from authsvc.mock.media import essence, is_json, wildcard_match
 from authsvc.mock.model import MockRequest, Violation
 from authsvc.mock.params import coerce
-from authsvc.mock.prism_schema import for_prism
-from authsvc.mock.schemas import make_validator, strip_properties, to_json_schema, violations
+from authsvc.mock.schemas import violations
 
 _FORM = "application/x-www-form-urlencoded"
 # Deeper JSON is refused (a `json` violation): validating it would recurse past Python's stack
@@ -22,26 +22,18 @@ MAX_JSON_DEPTH = 256
 
 
 class BodyValidator:
-    """The request body of one operation (or its absence), compiled once."""
+    """The request body of one operation (or its absence), checked as the plan compiled it."""
 
-    def __init__(
-        self,
-        request_body: Mapping[str, Any] | None,
-        *,
-        is_31: bool,
-        root: Mapping[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, request_body: Mapping[str, Any] | None, plan: OperationPlan) -> None:
         self._spec = request_body
         self._contents: dict[str, Any] = dict((request_body or {}).get("content") or {})
         self._schemas: dict[str, Any] = {}
         self._validators: dict[str, Validator] = {}
-        for media_type, content in self._contents.items():
-            if isinstance(content, Mapping) and "schema" in content:
-                schema = to_json_schema(
-                    strip_properties(for_prism(content["schema"], root), "readOnly"), is_31=is_31
-                )
-                self._schemas[media_type] = schema
-                self._validators[media_type] = make_validator(schema, is_31=is_31, root=root)
+        for media_type in self._contents:
+            check = plan.bodies.get(media_type)
+            if check is not None:
+                self._schemas[media_type] = check.schema
+                self._validators[media_type] = check.validator
 
     def validate(self, request: MockRequest) -> list[Violation]:
         if not request.body:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from authsvc.contract import ContractError, load_contract
-from authsvc.mock.jwt_verify import JwtVerifier
 from authsvc.mock.model import MockOptions
+from authsvc.mock.security import DEFAULT_ALGORITHMS, JwtCheck
 
 
 def add_mock_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,12 +44,12 @@ def build_options(args: argparse.Namespace) -> MockOptions:
     """MockOptions from parsed arguments; a bad JWT setup raises ValueError naming the option."""
     verifier = None
     if args.verify_jwt:
-        verifier = JwtVerifier.from_files(
+        verifier = JwtCheck.build(
             public_key_file=args.jwt_public_key,
             jwks_url=args.jwks_url,
             issuer=args.jwt_issuer,
             audience=args.jwt_audience,
-            algorithms=tuple(args.jwt_algorithms or ("RS256", "ES256")),
+            algorithms=tuple(args.jwt_algorithms or DEFAULT_ALGORITHMS),
             customer_param=args.jwt_customer_param or None,
             customer_claim=args.jwt_customer_claim,
         )

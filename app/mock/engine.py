@@ -21,6 +21,7 @@ from authsvc.mock.model import MockOptions, MockRequest, MockResponse, Violation
 from authsvc.mock.negotiation import Negotiated, for_invalid_request, for_valid_request
 from authsvc.mock.params import ParameterValidator
 from authsvc.mock.prefer import Preferences, parse_preferences
+from authsvc.mock.prism_schema import prism_plan
 from authsvc.mock.problems import (
     FORBIDDEN,
     INVALID_CONTENT_TYPE,
@@ -207,13 +208,13 @@ class MockEngine:
     def _compile(self, op: Operation) -> _Compiled:
         key = (op.path, op.method)
         if key not in self._compiled:
-            is_31, root = self.contract.is_31, self.contract.resolved
+            plan = prism_plan(self.contract, op, self.contract.plan(op))
             security = op.spec.get("security")
             self._compiled[key] = _Compiled(
                 op,
-                ParameterValidator(op.parameters, is_31=is_31, root=root),
-                BodyValidator(op.spec.get("requestBody"), is_31=is_31, root=root),
-                ResponseChecker(op, is_31=is_31, root=root),
+                ParameterValidator(op.parameters, plan.locations),
+                BodyValidator(op.spec.get("requestBody"), plan),
+                ResponseChecker(op, plan),
                 tuple(self._root_security if security is None else security),
                 bool(op.spec.get("deprecated")),
             )

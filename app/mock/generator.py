@@ -16,7 +16,7 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from authsvc.mock.refs import resolve_ref
+from authsvc.contract import ContractRefs
 from authsvc.mock.regex_gen import string_matching
 from authsvc.mock.sampler import infer_type, sample
 
@@ -40,23 +40,28 @@ _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def generate(
-    schema: Any, validator: Validator, *, seed: str | None, root: Mapping[str, Any] | None = None
+    schema: Any,
+    validator: Validator,
+    *,
+    seed: str | None,
+    root: Mapping[str, Any] | ContractRefs | None = None,
 ) -> Any:
     """A value valid against `schema` (checked with `validator`); seeded means repeatable."""
     rng = random.Random(seed) if seed is not None else random.Random()  # noqa: S311 - test data
+    refs = ContractRefs.of(root)
     for _ in range(_ATTEMPTS):
-        value = _Generator(rng, root or {}, validator).value(schema, 0, None)
+        value = _Generator(rng, refs, validator).value(schema, 0, None)
         if validator.is_valid(value):
             return value
-    return sample(schema, root)
+    return sample(schema, refs)
 
 
 class _Generator:
     def __init__(
-        self, rng: random.Random, root: Mapping[str, Any], validator: Validator | None = None
+        self, rng: random.Random, refs: ContractRefs, validator: Validator | None = None
     ) -> None:
         self.rng = rng
-        self.root = root
+        self.refs = refs
         self._validator = validator
 
     def _fits(self, schema: Mapping[str, Any], value: Any) -> bool | None:
@@ -91,7 +96,7 @@ class _Generator:
         if "$ref" in schema:
             if depth >= _MAX_DEPTH:
                 return None
-            return self.value(resolve_ref(self.root, str(schema["$ref"])), depth + 1, prop)
+            return self.value(self.refs.resolve(str(schema["$ref"])), depth + 1, prop)
         if "const" in schema:
             return schema["const"]
         if isinstance(schema.get("enum"), list) and schema["enum"]:

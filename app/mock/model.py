@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 if TYPE_CHECKING:
-    from authsvc.mock.jwt_verify import JwtVerifier
+    from authsvc.mock.security import JwtCheck
 
 
 @dataclass(frozen=True)
@@ -101,4 +101,4 @@ class MockOptions:
     errors: bool = False
     ignore_examples: bool = False
     delay_ms: int = 0
-    jwt: JwtVerifier | None = None
+    jwt: JwtCheck | None = None

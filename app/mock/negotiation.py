@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from authsvc.contract import response_key
 from authsvc.mock.media import best_match
 from authsvc.mock.problems import NO_RESPONSE_DEFINED, NOT_ACCEPTABLE, NOT_FOUND, MockProblem
 
@@ -32,10 +33,8 @@ class Negotiated:
 
 def find_response(responses: Mapping[str, Any], code: int) -> Mapping[str, Any] | None:
     """The response documented for `code`, or for its `NXX` range."""
-    for key, response in responses.items():
-        if str(key).lower() == str(code):
-            return response  # type: ignore[no-any-return]
-    return responses.get(f"{str(code)[0]}XX")
+    key = response_key(responses, code, default=False)
+    return next((r for k, r in responses.items() if str(k) == key), None)
 
 
 def for_valid_request(

@@ -15,9 +15,9 @@ from urllib.parse import unquote
 
 from jsonschema.protocols import Validator
 
+from authsvc.contract import Check
 from authsvc.mock.model import MockRequest, Violation
-from authsvc.mock.prism_schema import for_prism
-from authsvc.mock.schemas import make_validator, to_json_schema, violations
+from authsvc.mock.schemas import violations
 
 _LOCATIONS = ("header", "query", "path", "cookie")
 _MEMO_MAX_ENTRIES = 1024
@@ -42,15 +42,14 @@ class _Param:
 
 
 class ParameterValidator:
-    """The parameters of one operation, compiled once per location."""
+    """The parameters of one operation, with each location's check from the contract's plan."""
 
     def __init__(
         self,
         parameters: Sequence[Mapping[str, Any]],
+        locations: Mapping[str, Check],
         *,
-        is_31: bool,
         context: str = "Request",
-        root: Mapping[str, Any] | None = None,
     ) -> None:
         self._context = context
         self._specs: dict[str, list[Mapping[str, Any]]] = {loc: [] for loc in _LOCATIONS}
@@ -62,20 +61,10 @@ class ParameterValidator:
         self._params: dict[str, tuple[_Param, ...]] = {}
         self._verdicts: dict[tuple[str, frozenset[tuple[Any, ...]]], tuple[Violation, ...]] = {}
         for loc, specs in self._specs.items():
-            if not specs:
+            if not specs or loc not in locations:
                 continue
-            schema = {
-                "type": "object",
-                "properties": {
-                    p["name"].lower(): to_json_schema(
-                        for_prism(_param_schema(p), root), is_31=is_31
-                    )
-                    for p in specs
-                },
-                "required": [p["name"].lower() for p in specs if p.get("required")],
-            }
-            self._schemas[loc] = schema
-            self._validators[loc] = make_validator(schema, is_31=is_31, root=root)
+            self._schemas[loc] = locations[loc].schema
+            self._validators[loc] = locations[loc].validator
             props = self._schemas[loc]["properties"]
             self._params[loc] = tuple(_Param(p, loc, props[p["name"].lower()]) for p in specs)
 
@@ -137,15 +126,6 @@ class ParameterValidator:
             found = violations(self._validators[loc], values, prefix=loc, context=self._context)
             verdict = self._verdicts[key] = tuple(found)
         return list(verdict)
-
-
-def _param_schema(param: Mapping[str, Any]) -> Any:
-    if "schema" in param:
-        return param["schema"]
-    # A parameter may describe itself through `content` instead of `schema` (OAS 3.x 4.8.12).
-    content: Mapping[str, Any] = param.get("content") or {}
-    first: Mapping[str, Any] = next(iter(content.values()), {})
-    return first.get("schema", {})
 
 
 def _cookies(header: str) -> dict[str, list[str]]:

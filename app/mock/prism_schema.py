@@ -22,7 +22,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
+
+from authsvc.contract import Check, Contract, Operation, OperationPlan
+from authsvc.contract.dialect import strip_properties, to_json_schema
+from authsvc.contract.plan import header_parameters, location_schema, parameter_schema
 
 _STRUCTS = ("allOf", "anyOf", "oneOf", "not", "items", "additionalProperties", "additionalItems")
 _BYTE_PATTERN = "^[\\w\\d+\\/=]*$"
@@ -100,8 +105,84 @@ def _number(value: Any, default: int | float, present: bool) -> int | float:
     return default
 
 
-def for_prism(schema: Any, document: Mapping[str, Any] | None) -> Any:
-    """`prism_view(schema)`, unless the document names its own JSON Schema dialect."""
-    if document is not None and isinstance(document.get("jsonSchemaDialect"), str):
-        return schema
-    return prism_view(schema)
+def changes_validation(node: Any) -> bool:
+    """Whether the rewrite changes what validates: a bounded number format or `byte` somewhere
+    (the other steps give what the 3.0 conversion gives already)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            fmt = item.get("format")
+            if isinstance(fmt, str) and (fmt in _RANGES or fmt == "byte"):
+                return True
+            stack.extend(v for k, v in item.items() if k not in _DATA)
+    return False
+
+
+_DATA = ("example", "examples", "default", "enum", "const", "x-example")
+
+
+def prism_plan(contract: Contract, operation: Operation, plan: OperationPlan) -> OperationPlan:
+    """The operation's plan with every check compiled from schemas as Prism sees them.
+
+    The plan is shared with the service, which validates the schemas as written; only where the
+    rewrite changes a verdict (an int32 above 2**31 is also a `maximum` violation for Prism) does
+    the mock compile its own checks, once per operation.
+    """
+    if isinstance(contract.raw.get("jsonSchemaDialect"), str) or not changes_validation(
+        [operation.parameters, operation.spec.get("requestBody"), operation.responses]
+    ):
+        return plan
+    is_31 = contract.is_31
+
+    def check(schema: Any) -> Check:
+        converted = to_json_schema(schema, is_31=is_31)
+        return Check(converted, contract.compile_schema(converted))
+
+    def viewed(params: Any) -> list[dict[str, Any]]:
+        return [{**p, "schema": prism_view(parameter_schema(p))} for p in params]
+
+    params = [p for p in operation.parameters if isinstance(p, Mapping) and "name" in p]
+    by_location: dict[str, list[Mapping[str, Any]]] = {}
+    for param in params:
+        by_location.setdefault(str(param.get("in")), []).append(param)
+    request = (operation.spec.get("requestBody") or {}).get("content") or {}
+    bodies = {
+        str(media): check(strip_properties(prism_view(content["schema"]), "readOnly"))
+        for media, content in request.items()
+        if isinstance(content, Mapping) and "schema" in content
+    }
+    responses: dict[tuple[str, str], Check] = {}
+    response_headers: dict[str, Check] = {}
+    header_values: dict[tuple[str, str], Check] = {}
+    for key, response in operation.responses.items():
+        if not isinstance(response, Mapping):
+            continue
+        for media, content in (response.get("content") or {}).items():
+            if isinstance(content, Mapping) and "schema" in content:
+                schema = strip_properties(prism_view(content["schema"]), "writeOnly")
+                responses[str(key), str(media)] = check(schema)
+        declared = viewed(header_parameters(response.get("headers") or {}))
+        if declared:
+            schema = location_schema(declared, is_31=is_31)
+            response_headers[str(key)] = Check(schema, contract.compile_schema(schema))
+            for header in declared:
+                header_values[str(key), header["name"]] = check(header["schema"])
+    locations = {}
+    for loc, specs in by_location.items():
+        schema = location_schema(viewed(specs), is_31=is_31)
+        locations[loc] = Check(schema, contract.compile_schema(schema))
+    return replace(
+        plan,
+        parameters={
+            (str(p.get("in")), str(p["name"])): check(prism_view(parameter_schema(p)))
+            for p in params
+        },
+        locations=locations,
+        bodies=bodies,
+        responses=responses,
+        response_headers=response_headers,
+        header_values=header_values,
+    )

@@ -10,10 +10,8 @@ from authsvc.mock.generator import generate
 from authsvc.mock.media import is_xml, serialise
 from authsvc.mock.model import MockOptions
 from authsvc.mock.negotiation import NO_EXAMPLE, Negotiated
-from authsvc.mock.prism_schema import for_prism
 from authsvc.mock.response_check import UNPARSED, ResponseChecker
 from authsvc.mock.sampler import sample
-from authsvc.mock.schemas import make_validator, to_json_schema
 
 _FRAMING = {"content-type", "content-length", "transfer-encoding", "connection"}
 
@@ -22,8 +20,9 @@ class Renderer:
     """Bodies and headers for one contract; static answers are Prism's, dynamic ones seeded."""
 
     def __init__(self, contract: Contract, options: MockOptions) -> None:
-        self._root = contract.resolved
-        self._is_31 = contract.is_31
+        self._refs = contract.refs
+        # http-spec leaves the schemas of a document with its own JSON Schema dialect alone.
+        self._rewrite = not isinstance(contract.raw.get("jsonSchemaDialect"), str)
         self._ignore_examples = options.ignore_examples
 
     def render(
@@ -34,19 +33,19 @@ class Renderer:
         The value to check is the structured value an XML body was written from (Prism checks
         its answer before serialising it), else `UNPARSED`: the body itself is checked.
         """
-        headers = self._headers(chosen.headers, dynamic=dynamic, seed=seed)
+        key = checker.response_key(chosen.status)
+        headers = self._headers(checker, key, chosen.headers, dynamic=dynamic, seed=seed)
         value: Any = None
         has_body = False
         if chosen.example is not NO_EXAMPLE and not self._ignore_examples:
             value, has_body = chosen.example, True
         elif chosen.schema is not None and chosen.media_type is not None:
             has_body = True
-            key = checker.response_key(chosen.status)
             compiled = checker.schema_and_validator(key, _content_key(chosen)) if key else None
             if dynamic and compiled is not None:
-                value = generate(compiled[0], compiled[1], seed=seed, root=self._root)
+                value = generate(compiled[0], compiled[1], seed=seed, root=self._refs)
             else:
-                value = sample(chosen.schema, self._root)
+                value = sample(chosen.schema, self._refs, rewrite=self._rewrite)
         if chosen.media_type is not None:
             headers.append(("content-type", chosen.media_type))
         body = serialise(value, chosen.media_type) if has_body else b""
@@ -55,7 +54,13 @@ class Renderer:
         return chosen.status, headers, body, has_body, checked
 
     def _headers(
-        self, declared: Mapping[str, Any], *, dynamic: bool, seed: str | None
+        self,
+        checker: ResponseChecker,
+        key: str | None,
+        declared: Mapping[str, Any],
+        *,
+        dynamic: bool,
+        seed: str | None,
     ) -> list[tuple[str, str]]:
         result: list[tuple[str, str]] = []
         for name, spec in declared.items():
@@ -66,12 +71,11 @@ class Renderer:
             value = _header_example(spec)
             schema = spec.get("schema")
             if value is NO_EXAMPLE and isinstance(schema, Mapping):
-                if dynamic:
-                    converted = to_json_schema(for_prism(schema, self._root), is_31=self._is_31)
-                    validator = make_validator(converted, is_31=self._is_31, root=self._root)
-                    value = generate(converted, validator, seed=seed, root=self._root)
+                check = checker.plan.header_values.get((key, name)) if key else None
+                if dynamic and check is not None:
+                    value = generate(check.schema, check.validator, seed=seed, root=self._refs)
                 else:
-                    value = sample(schema, self._root)
+                    value = sample(schema, self._refs, rewrite=self._rewrite)
             # Like Prism, only scalar values make sense in a header line.
             if isinstance(value, (str, int, float)) and not isinstance(value, bool):
                 result.append((name, str(value)))

@@ -13,13 +13,13 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from authsvc.contract import Operation
+from authsvc.contract import Operation, OperationPlan, response_key
+from authsvc.contract.plan import header_parameters
 from authsvc.mock.media import is_json, wildcard_match
 from authsvc.mock.model import Violation
 from authsvc.mock.negotiation import find_response
 from authsvc.mock.params import ParameterValidator
-from authsvc.mock.prism_schema import for_prism
-from authsvc.mock.schemas import make_validator, strip_properties, to_json_schema, violations
+from authsvc.mock.schemas import violations
 
 # `check(value=...)` default: the body bytes are what is checked.
 UNPARSED: Any = object()
@@ -28,15 +28,11 @@ _MEMO_MAX_ENTRIES = 256
 
 
 class ResponseChecker:
-    """The responses of one operation, with schema validators compiled on first use."""
+    """The responses of one operation, checked with the validators of its plan."""
 
-    def __init__(
-        self, operation: Operation, *, is_31: bool, root: Mapping[str, Any] | None = None
-    ) -> None:
+    def __init__(self, operation: Operation, plan: OperationPlan) -> None:
         self._responses: Mapping[str, Any] = operation.responses
-        self._is_31 = is_31
-        self._root = root
-        self._validators: dict[tuple[str, str], tuple[Any, Validator]] = {}
+        self.plan = plan
         self._header_validators: dict[str, ParameterValidator] = {}
         # Static mode sends the same few answers again and again; their verdict never changes.
         self._verdicts: dict[tuple[Any, ...], tuple[Violation, ...]] = {}
@@ -47,28 +43,11 @@ class ResponseChecker:
 
     def schema_and_validator(self, key: str, media_type: str) -> tuple[Any, Validator] | None:
         """The converted response schema (writeOnly stripped) and its validator."""
-        if (key, media_type) not in self._validators:
-            response = self._responses.get(key) or {}
-            content = ((response.get("content") or {}).get(media_type)) or {}
-            if "schema" not in content:
-                return None
-            schema = to_json_schema(
-                strip_properties(for_prism(content["schema"], self._root), "writeOnly"),
-                is_31=self._is_31,
-            )
-            self._validators[key, media_type] = (
-                schema,
-                make_validator(schema, is_31=self._is_31, root=self._root),
-            )
-        return self._validators[key, media_type]
+        check = self.plan.responses.get((key, media_type))
+        return None if check is None else (check.schema, check.validator)
 
     def response_key(self, status: int) -> str | None:
-        for key in self._responses:
-            if str(key).lower() == str(status):
-                return str(key)
-        if f"{str(status)[0]}XX" in self._responses:
-            return f"{str(status)[0]}XX"
-        return "default" if "default" in self._responses else None
+        return response_key(self._responses, status)
 
     def check(
         self,
@@ -154,18 +133,11 @@ class ResponseChecker:
         if not declared:
             return []
         if key not in self._header_validators:
-            specs = [
-                {
-                    "name": name,
-                    "in": "header",
-                    "required": bool(h.get("required")),
-                    "schema": h.get("schema") or {},
-                }
-                for name, h in declared.items()
-                if name.lower() != "content-type"
-            ]
+            check = self.plan.response_headers.get(key)
             self._header_validators[key] = ParameterValidator(
-                specs, is_31=self._is_31, context="Response", root=self._root
+                header_parameters(declared),
+                {"header": check} if check is not None else {},
+                context="Response",
             )
         return self._header_validators[key].validate_sources(
             {"header": {k.lower(): [v] for k, v in headers.items()}}

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import respx
 
-from authsvc.contract import Contract, load_contract
+from authsvc.contract import Contract, load_contract, server_url
 from authsvc.mock.engine import MockEngine
 from authsvc.mock.model import MockOptions, MockRequest, MockResponse
 
@@ -84,8 +84,5 @@ class _ResponseHeaders:
 
 def default_base_url(contract: Contract) -> str:
     """The first server URL with its variables' defaults; relative URLs hang off a fake host."""
-    server = contract.servers[0]
-    url = str(server.get("url", "/"))
-    for name, variable in (server.get("variables") or {}).items():
-        url = url.replace("{" + name + "}", str(variable.get("default", "")))
+    url = server_url(contract.servers[0])
     return url if urlsplit(url).scheme else DEFAULT_BASE_URL + url

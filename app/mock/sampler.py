@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from authsvc.mock.prism_schema import for_prism
-from authsvc.mock.refs import resolve_ref
+from authsvc.contract import ContractRefs
+from authsvc.mock.prism_schema import prism_view
 
 _MAX_DEPTH = 15
 _KEYWORD_TYPES = (
@@ -54,28 +54,36 @@ def infer_type(schema: Mapping[str, Any]) -> str | None:
     return next((t for key, t in _KEYWORD_TYPES if key in schema), None)
 
 
-def sample(schema: Any, root: Mapping[str, Any] | None = None) -> Any:
-    """The static value Prism would serve for this schema (as http-spec rewrites it)."""
-    sampler = _Sampler(root or {})
+def sample(
+    schema: Any, root: Mapping[str, Any] | ContractRefs | None = None, *, rewrite: bool = True
+) -> Any:
+    """The static value Prism would serve for this schema (`$ref`s looked up in `root`).
+
+    `rewrite=False` for a document with its own `jsonSchemaDialect`, which http-spec leaves as is.
+    """
+    sampler = _Sampler(ContractRefs.of(root), rewrite)
     return sampler.traverse(sampler.view(schema), 1, None)[0]
 
 
 class _Sampler:
-    def __init__(self, root: Mapping[str, Any]) -> None:
-        self._root = root
+    def __init__(self, refs: ContractRefs, rewrite: bool = True) -> None:
+        self._refs = refs
+        self._rewrite = rewrite
         self._seen: list[int] = []
         # Each schema is rewritten once (keyed by the original, which is kept alive), so that
         # the cycle check, which compares identities, sees a referenced schema come back.
         self._views: dict[int, tuple[Any, Any]] = {}
 
     def view(self, schema: Any) -> Any:
+        if not self._rewrite:
+            return schema
         found = self._views.get(id(schema))
         if found is None:
-            found = self._views[id(schema)] = (schema, for_prism(schema, self._root))
+            found = self._views[id(schema)] = (schema, prism_view(schema))
         return found[1]
 
     def _resolve(self, ref: str) -> Any:
-        return self.view(resolve_ref(self._root, ref))
+        return self.view(self._refs.resolve(ref))
 
     def traverse(self, schema: Any, depth: int, prop: str | None) -> tuple[Any, str | None]:
         if not isinstance(schema, Mapping):

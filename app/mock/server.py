@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import anyio.to_thread
+
 from authsvc.contract import Contract, ContractError, load_contract
 from authsvc.mock.engine import MockEngine
 from authsvc.mock.model import MockOptions, MockRequest, MockResponse
@@ -73,6 +75,9 @@ class MockApp:
             response = await forward(
                 self._client, self.proxy, self.engine, request, errors=self.options.errors
             )
+        elif self.options.jwt is not None and self.options.jwt.may_block:
+            # As the service's bearer check: a JWKS refresh waits on the network, not the loop.
+            response = await anyio.to_thread.run_sync(self.engine.handle, request)
         else:
             response = self.engine.handle(request)
         if response.delay_ms:
@@ -203,7 +208,7 @@ async def _trial_load(path: Path, timeout: float) -> str | None:
     if child.returncode == 0:
         return None
     reason = _one_line(out.decode(errors="replace"))
-    if child.returncode < 0 or not reason:  # killed by a signal, or out of memory
+    if (child.returncode or 0) < 0 or not reason:  # killed by a signal, or out of memory
         reason = (
             f"{path}: /: the contract could not be loaded within limits (exit {child.returncode})"
         )

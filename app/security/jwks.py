@@ -38,6 +38,10 @@ class JwksFetchError(Exception):
 class JwksKeySource:
     """Thread-safe JWKS key source; see the module docstring for the caching rules."""
 
+    # A lookup may fetch over the network: callers on an event loop run it in a worker thread
+    # (`TokenVerifier.may_block`).
+    may_block = True
+
     def __init__(
         self,
         url: str,

@@ -2,7 +2,8 @@
 
 Claim names are the ones the contract documents (`openapi/auth-service.yaml`, Authentication):
 `sub` (uuid string), `customer_id` (uuid string), `permissions` (array of strings) and
-`platform_admin` (boolean).
+`platform_admin` (boolean). Their types are checked here; what the caller may do is decided from
+the database (`authsvc.services.authorization`), never from `permissions` or `platform_admin`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from authsvc.errors import Unauthorized
 
 RESEND_INVITE_PERMISSION = "users:resend-invite"
+USERS_READ_PERMISSION = "users:read"
+USERS_WRITE_PERMISSION = "users:write"
 
 # Only the canonical 8-4-4-4-12 form: `uuid.UUID()` would also take braces, `urn:uuid:` and bare
 # hex, and two spellings of one caller make audit logs and comparisons harder than they need be.

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 import jwt
@@ -23,13 +24,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from authsvc.config import Settings
 from authsvc.errors import Unauthorized
 from authsvc.security.jwk import KeySource, is_safe_kid
-from authsvc.security.keys import DevKeys, build_key_source
+from authsvc.security.keys import DevKeys
 from authsvc.security.principal import Principal, principal_from_claims
+from authsvc.security.signing import verifier_key_source
 from authsvc.security.verified_tokens import VerifiedTokenCache
 
 log = logging.getLogger(__name__)
 
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "iss", "aud")
+# RFC 7519 4.1.4-6: these are NumericDates, JSON numbers. PyJWT applies int() to them, so
+# without this check "99999999999" (a string) or `true` would pass as a time.
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 SUPPORTED_ALGORITHMS = frozenset({"RS256", "ES256", "HS256"})
 # Three non-empty base64url segments: rejects `alg: none` (empty signature), stripped signatures,
 # padding, whitespace and non-ASCII before anything is decoded.
@@ -41,15 +46,21 @@ _REFUSED_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 
 
 class TokenVerifier:
-    """Verifies bearer JWTs against one key source and the configured issuer and audience."""
+    """Verifies bearer JWTs against one key source and the configured issuer and audience.
+
+    The service requires every claim of `REQUIRED_CLAIMS`; the mock (`authsvc mock --verify-jwt`)
+    uses the same verifier for tokens of any identity provider, with `issuer`/`audience` checked
+    only when given and `exp` the only required claim.
+    """
 
     def __init__(
         self,
         keys: KeySource,
         *,
         algorithms: Iterable[str],
-        issuer: str,
-        audience: str,
+        issuer: str | None,
+        audience: str | None,
+        required_claims: Iterable[str] = REQUIRED_CLAIMS,
         leeway_seconds: int = 30,
         max_token_bytes: int = 8192,
         verified: VerifiedTokenCache | None = None,
@@ -62,8 +73,15 @@ class TokenVerifier:
             raise ValueError(f"algorithms must be among {', '.join(sorted(SUPPORTED_ALGORITHMS))}")
         self._issuer = issuer
         self._audience = audience
+        self._required = [c for c in required_claims if c not in ("iss", "aud")]
+        self._required += [c for c, v in (("iss", issuer), ("aud", audience)) if v is not None]
         self._leeway = leeway_seconds
         self._max_token_bytes = max_token_bytes
+
+    @property
+    def may_block(self) -> bool:
+        """Whether verifying may wait on the network (a JWKS refresh): then run it off the loop."""
+        return bool(getattr(self.keys, "may_block", False))
 
     def verify(self, token: str) -> Principal:
         """The caller a valid token names; `Unauthorized` for any problem with the token."""
@@ -72,8 +90,26 @@ class TokenVerifier:
             digest = self.verified.digest(token)
             if (remembered := self.verified.get(digest)) is not None:
                 return remembered
+        claims = self.verify_claims(token)
         try:
-            return self._verify(token, digest)
+            principal = principal_from_claims(claims)
+        except Unauthorized:
+            _reject("claims of the wrong type")
+        if digest is not None:
+            # `exp` (required) and `nbf` (when present) are numbers: checked in `_decode`.
+            nbf = claims.get("nbf")
+            self.verified.put(
+                digest,
+                principal,
+                expires_at=float(claims["exp"]) + self._leeway,
+                not_before=float(nbf) - self._leeway if nbf is not None else float("-inf"),
+            )
+        return principal
+
+    def verify_claims(self, token: str) -> dict[str, Any]:
+        """The claims of an authentic, current token; `Unauthorized` for any problem with it."""
+        try:
+            return self._decode(token)
         except Unauthorized:
             raise
         except jwt.PyJWTError as exc:
@@ -88,7 +124,7 @@ class TokenVerifier:
         principal = self.verify(token)
         return {"sub": principal.subject, "principal": principal}
 
-    def _verify(self, token: str, digest: bytes | None) -> Principal:
+    def _decode(self, token: str) -> dict[str, Any]:
         # Length in characters first: cheap, and for the ASCII-only tokens that can pass the shape
         # check below it equals the length in bytes.
         if not isinstance(token, str) or len(token) > self._max_token_bytes:
@@ -113,35 +149,29 @@ class TokenVerifier:
         if key.algorithm != alg:
             _reject("key does not match algorithm")
 
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             key.key,
             algorithms=[alg],
             issuer=self._issuer,
             audience=self._audience,
             leeway=self._leeway,
-            options={"require": list(REQUIRED_CLAIMS), "enforce_minimum_key_length": True},
+            options={
+                "require": self._required,
+                "enforce_minimum_key_length": True,
+                "verify_aud": self._audience is not None,
+                "verify_iss": self._issuer is not None,
+            },
         )
-        try:
-            principal = principal_from_claims(claims)
-        except Unauthorized:
-            _reject("claims of the wrong type")
-        if digest is not None:
-            # PyJWT has checked `exp` (required) and `nbf` (when present) are numbers.
-            nbf = claims.get("nbf")
-            self.verified.put(
-                digest,
-                principal,
-                expires_at=float(claims["exp"]) + self._leeway,
-                not_before=float(nbf) - self._leeway if nbf is not None else float("-inf"),
-            )
-        return principal
+        if not all(_is_numeric_date(claims, name) for name in NUMERIC_DATE_CLAIMS):
+            _reject("a time claim that is not a JSON number")
+        return claims
 
 
 def build_token_verifier(settings: Settings) -> TokenVerifier:
-    """The verifier the settings describe (dev key in `data_dir` when no key is configured)."""
+    """The verifier the settings describe: the configured keys plus the service's signing key."""
     return TokenVerifier(
-        build_key_source(settings),
+        verifier_key_source(settings),
         algorithms=settings.jwt_algorithms,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
@@ -216,6 +246,14 @@ def _private_key(pem: bytes) -> rsa.RSAPrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("the dev signing key must be an RSA private key")
     return key
+
+
+def _is_numeric_date(claims: Mapping[str, Any], name: str) -> bool:
+    if name not in claims:
+        return True
+    value = claims[name]
+    # bool is an int in Python, not a number in JSON.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _reject(reason: str) -> NoReturn:

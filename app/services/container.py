@@ -15,24 +15,35 @@ design rather than running SQLite writes on the loop when the lock is free: benc
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+import anyio
+import anyio.to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from authsvc.db.engine import is_sqlite
 from authsvc.db.threads import WorkerThreads
-from authsvc.errors import ServiceUnavailable
+from authsvc.errors import PasswordRejected, ServiceUnavailable
+from authsvc.security.issuer import IssuedTokens
+from authsvc.security.passwords import hash_password, password_problems, rejection_message
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
 from authsvc.services.health import HealthService
-from authsvc.services.invites import InviteService
+from authsvc.services.invitations import AcceptanceService
+from authsvc.services.invites import InviteService, hash_invite_token
+from authsvc.services.subroles import list_subroles
 from authsvc.services.transactions import Transactions
+from authsvc.services.users import UserChanges, UserFilters, UserPage, UserService
 
 # Threads for reads, and for PostgreSQL writes. Together they stay below the engine's pool (size
 # plus overflow), so a database thread never waits for a connection that another one holds.
 READ_THREADS = 4
 POSTGRES_WRITE_THREADS = 8
+# Argon2id takes 19 MiB and ~25 ms of one core per hash: at most this many at once, so a burst of
+# accepts cannot exhaust memory or every thread of the pool.
+PASSWORD_HASHES_AT_ONCE = 2
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,11 @@ class Services:
     tokens: TokenVerifier
     writes: Transactions
     reads: Transactions
+    users: UserService
+    acceptance: AcceptanceService
+    password_hashing: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(PASSWORD_HASHES_AT_ONCE)
+    )
 
     def authenticate(self, token: str) -> Principal:
         """The bearer check Connexion runs before any handler; raises Unauthorized."""
@@ -60,6 +76,91 @@ class Services:
         if refusal is not None:
             raise refusal
 
+    async def list_customer_users(
+        self, *, principal: Principal, customer_id: uuid.UUID, filters: UserFilters
+    ) -> UserPage:
+        """One page of the customer's users (stable order, filters as documented)."""
+        return await self.reads.run(
+            self.users.list_users, principal=principal, customer_id=customer_id, filters=filters
+        )
+
+    async def get_customer_user(
+        self, *, principal: Principal, customer_id: uuid.UUID, user_id: uuid.UUID
+    ) -> dict[str, Any]:
+        """The user and their customer's company record, as published."""
+        return await self.reads.run(
+            self.users.get_user, principal=principal, customer_id=customer_id, user_id=user_id
+        )
+
+    async def create_customer_user(
+        self,
+        *,
+        principal: Principal,
+        customer_id: uuid.UUID,
+        first_name: str,
+        last_name: str,
+        email: str,
+        mobile: str | None,
+        subrole_id: uuid.UUID,
+    ) -> uuid.UUID:
+        """Create an INVITED user and queue their invite mail, atomically; the new user's id."""
+        return await self.writes.run(
+            self.users.create_user,
+            principal=principal,
+            customer_id=customer_id,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            mobile=mobile,
+            subrole_id=subrole_id,
+        )
+
+    async def update_customer_user(
+        self,
+        *,
+        principal: Principal,
+        customer_id: uuid.UUID,
+        user_id: uuid.UUID,
+        changes: UserChanges,
+    ) -> None:
+        """Apply a PATCH (audited); see `UserService.update_user` for the status rules."""
+        await self.writes.run(
+            self.users.update_user,
+            principal=principal,
+            customer_id=customer_id,
+            user_id=user_id,
+            changes=changes,
+        )
+
+    async def list_customer_subroles(
+        self, *, principal: Principal, customer_id: uuid.UUID
+    ) -> list[dict[str, Any]]:
+        """The customer's subroles, as published."""
+        return await self.reads.run(list_subroles, principal=principal, customer_id=customer_id)
+
+    async def accept_invitation(self, *, invite_token: str, password: str | None) -> IssuedTokens:
+        """Check the password rules, hash it (off the loop), then use up the invitation.
+
+        The password is hashed before the invitation is looked up, whatever the token: an
+        unknown token costs what a valid one does (see authsvc.services.invitations).
+        """
+        problems = password_problems(password or "")
+        if problems:
+            raise PasswordRejected(rejection_message(problems))
+        assert password is not None  # an absent password breaks every rule
+        password_hash = await anyio.to_thread.run_sync(
+            hash_password, password, limiter=self.password_hashing
+        )
+        return await self.writes.run(
+            self.acceptance.accept_invitation,
+            token_hash=hash_invite_token(invite_token),
+            password_hash=password_hash,
+        )
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys of the tokens the service issues (no database)."""
+        return self.acceptance.issuer.signing_key.jwks()
+
     async def database_reachable(self) -> bool:
         """True when the database answers a trivial query before the request deadline."""
         try:
@@ -68,9 +169,7 @@ class Services:
             return False
 
     def close(self) -> None:
-        """Stop the database threads (queued work still runs) and close the pool."""
-        self.writes.threads.close()
-        self.reads.threads.close()
+        """Close the pool; the database threads end by themselves once idle."""
         self.writes.engine.dispose()
 
 
@@ -78,12 +177,13 @@ def database_runners(
     engine: Engine, *, timeout_seconds: float
 ) -> tuple[Transactions, Transactions]:
     """The write and read paths over `engine`: one writer thread on SQLite, a few on PostgreSQL."""
-    writers = 1 if is_sqlite(engine) else POSTGRES_WRITE_THREADS
+    sqlite = is_sqlite(engine)
     writes = Transactions(
         engine,
-        WorkerThreads("authsvc-writer", writers),
+        WorkerThreads("authsvc-writer", 1 if sqlite else POSTGRES_WRITE_THREADS),
         timeout_seconds=timeout_seconds,
         write=True,
+        group_commit=sqlite,  # one sync of the log for all the writes waiting (FULL)
     )
     reads = Transactions(
         engine,

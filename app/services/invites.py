@@ -34,7 +34,6 @@ from authsvc.errors import (
     Forbidden,
     NotFound,
     RateLimited,
-    Unauthorized,
     UserAlreadyOnboarded,
 )
 from authsvc.mail.compose import compose_invite
@@ -42,6 +41,7 @@ from authsvc.mail.outbox import enqueue
 from authsvc.security.policy import may_resend_invite
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
+from authsvc.services.authorization import load_caller
 
 ACTION = "invite.resend"
 
@@ -78,10 +78,6 @@ def _recent_invitations(aggregate: ColumnElement[Any]) -> ScalarSelect[Any]:
 # Everything the checks read, in one round trip (each statement costs ~50 us of SQLAlchemy's
 # Python on top of SQLite's few microseconds): a single row, NULL where a row does not exist.
 _FACTS = select(
-    select(_users.c.status)
-    .where(_users.c.id == bindparam("caller_id"))
-    .scalar_subquery()
-    .label("caller_status"),
     select(_customers.c.name)
     .where(_customers.c.id == bindparam("customer_id"))
     .scalar_subquery()
@@ -185,28 +181,23 @@ class InviteService:
         now: datetime,
     ) -> _Invitee:
         """The facts of an allowed resend, or the refusal; reads only, so a refusal writes nothing."""
-        caller_id = _as_uuid(principal.subject)
-        if caller_id is None:
-            raise Unauthorized()
-        authorized = may_resend_invite(principal, customer_id)
-        if authorized and connection.dialect.name != "sqlite":
-            # Only a caller whose token covers this customer ever takes the user's row lock.
+        # The order of the checks is the contract's: 401, 403, 404, 409, then 429. The caller
+        # comes from the database (authsvc.services.authorization), never from the claims.
+        caller = load_caller(connection, principal)
+        if not may_resend_invite(caller, customer_id):
+            raise Forbidden()
+        if connection.dialect.name != "sqlite":
+            # Only an authorized caller ever takes the user's row lock.
             connection.execute(_LOCK_USER, {"user_id": user_id, "customer_id": customer_id})
         window = timedelta(seconds=self.settings.resend_window_seconds)
         facts = connection.execute(
             _FACTS,
             {
-                "caller_id": caller_id,
                 "customer_id": customer_id,
                 "user_id": user_id,
                 "since": now - window,
             },
         ).one()
-        # The order of the checks is the contract's: 401, 403, 404, 409, then 429.
-        if facts.caller_status != UserStatus.ACTIVE:
-            raise Unauthorized()
-        if not authorized:
-            raise Forbidden()
         if facts.customer_name is None:
             raise NotFound("Customer not found")
         if facts.user_status is None:
@@ -226,34 +217,16 @@ class InviteService:
         now: datetime,
     ) -> None:
         """The writes of an allowed resend; refuses nothing (see `_admissible`)."""
-        connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
-        token = new_invite_token()
-        expires_at = now + timedelta(seconds=self.settings.invite_ttl_seconds)
-        # Inserted after the revoke above; the one-pending index still guards a concurrent insert
-        # (IntegrityError is retried by run_in_transaction).
-        connection.execute(
-            _INSERT_INVITATION,
-            {
-                "id": uuid.uuid4(),
-                "user_id": user_id,
-                "customer_id": customer_id,
-                "token_hash": hash_invite_token(token),
-                "created_by": principal.subject,
-                "created_at": now,
-                "expires_at": expires_at,
-                "revoked_at": None,
-                "accepted_at": None,
-            },
-        )
-        mail = compose_invite(
-            settings=self.settings,
+        issue_invitation(
+            connection,
+            self.settings,
+            created_by=principal.subject,
+            customer_id=customer_id,
+            user_id=user_id,
+            email=invitee.email,
             first_name=invitee.first_name,
             customer_name=invitee.customer_name,
-            token=token,
-            expires_at=expires_at,
-        )
-        enqueue(
-            connection, kind="invite", recipient=invitee.email, mail=mail, settings=self.settings
+            now=now,
         )
 
     def _check_rate(
@@ -269,8 +242,52 @@ class InviteService:
         raise RateLimited(retry_after_seconds=max(1, math.ceil(wait)))
 
 
-def _as_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+def issue_invitation(
+    connection: Connection,
+    settings: Settings,
+    *,
+    created_by: str,
+    customer_id: uuid.UUID,
+    user_id: uuid.UUID,
+    email: str,
+    first_name: str,
+    customer_name: str,
+    now: datetime,
+) -> None:
+    """Revoke the user's pending invitation, insert a new one and queue its invite mail.
+
+    In the caller's transaction: the invitation and its mail commit together, or neither. The
+    one mechanism behind resend and create (same template, same outbox, same delivery).
+    """
+    connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
+    token = new_invite_token()
+    expires_at = now + timedelta(seconds=settings.invite_ttl_seconds)
+    # Inserted after the revoke above; the one-pending index still guards a concurrent insert
+    # (IntegrityError is retried by run_in_transaction).
+    connection.execute(
+        _INSERT_INVITATION,
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "customer_id": customer_id,
+            "token_hash": hash_invite_token(token),
+            "created_by": created_by,
+            "created_at": now,
+            "expires_at": expires_at,
+            "revoked_at": None,
+            "accepted_at": None,
+        },
+    )
+    mail = compose_invite(
+        settings=settings,
+        first_name=first_name,
+        customer_name=customer_name,
+        token=token,
+        expires_at=expires_at,
+    )
+    enqueue(connection, kind="invite", recipient=email, mail=mail, settings=settings)
+
+
+def revoke_pending_invitation(connection: Connection, user_id: uuid.UUID, now: datetime) -> int:
+    """Revoke the user's pending invitation, if any (its link stops working); how many were."""
+    return connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now}).rowcount

@@ -11,11 +11,11 @@ transaction commits; the caller raises it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from authsvc.db.engine import write_engine
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import ServiceUnavailable
+from authsvc.services.group_commit import GroupCommit
 
 logger = logging.getLogger("authsvc.transactions")
 T = TypeVar("T")
@@ -92,7 +93,9 @@ class Transactions:
 
     `write=True` begins each transaction by taking SQLite's write lock (`BEGIN IMMEDIATE`), so a
     read-then-write unit never deadlocks into "database is locked"; on PostgreSQL it changes
-    nothing (row locks are the unit's business, `SELECT ... FOR UPDATE`).
+    nothing (row locks are the unit's business, `SELECT ... FOR UPDATE`). `group_commit=True`
+    (SQLite's one writer thread) lets the units waiting in the queue share a transaction, each in
+    a savepoint of its own (authsvc.services.group_commit).
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class Transactions:
         *,
         timeout_seconds: float,
         write: bool,
+        group_commit: bool = False,
         attempts: int = 4,
     ) -> None:
         self.engine = engine
@@ -109,6 +113,11 @@ class Transactions:
         self.timeout_seconds = timeout_seconds
         self._transactions = write_engine(engine) if write else engine
         self._attempts = attempts
+        self._group = (
+            GroupCommit(self._transactions, threads, attempts=attempts, is_transient=is_transient)
+            if group_commit
+            else None
+        )
 
     async def run(
         self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -121,7 +130,7 @@ class Transactions:
         forever) cannot be interrupted: it is abandoned, and ends when its socket does.
         """
         deadline = time.monotonic() + self.timeout_seconds
-        future = self.threads.submit(functools.partial(self._commit, work, args, kwargs, deadline))
+        future = self._submit(lambda connection: work(connection, *args, **kwargs), deadline)
         try:
             with anyio.fail_after(max(0.0, deadline - time.monotonic())):
                 # Cancelling the wrapper cancels a job that has not started: it never runs.
@@ -137,18 +146,13 @@ class Transactions:
         No request deadline: background work (the outbox) waits its turn; each statement is still
         bounded by the engine's timeouts.
         """
-        return self.threads.call(functools.partial(self._commit, work, args, kwargs, None))
+        return self._submit(lambda connection: work(connection, *args, **kwargs), None).result()
 
-    def _commit(
-        self,
-        work: Callable[..., T],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-        deadline: float | None,
-    ) -> T:
-        return run_in_transaction(
-            self._transactions,
-            lambda connection: work(connection, *args, **kwargs),
-            attempts=self._attempts,
-            deadline=deadline,
+    def _submit(self, unit: Callable[[Connection], T], deadline: float | None) -> Future[T]:
+        if self._group is not None:
+            return self._group.submit(unit, deadline)
+        return self.threads.submit(
+            lambda: run_in_transaction(
+                self._transactions, unit, attempts=self._attempts, deadline=deadline
+            )
         )

@@ -17,5 +17,5 @@ def contracts() -> dict[str, Contract]:
     return {
         path.name: load_contract(path)
         for path in sorted(CONTRACTS.glob("*.yaml"))
-        if not path.name.startswith("mock-hostile-")
+        if not path.name.startswith(("mock-hostile-", "loader-"))
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from authsvc.contract import Contract
 from authsvc.mock import MockEngine, MockOptions, MockRequest
-from authsvc.mock.jwt_verify import JwtVerifier
+from authsvc.mock.security import JwtCheck
 from tests.mock.corpus import BEARER, CASES, DYNAMIC_CASES, RESEND, Case
 
 C = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
@@ -138,10 +139,17 @@ def signer() -> tuple[ec.EllipticCurvePrivateKey, str]:
     ids=["valid", "expired", "other-customer", "platform-admin", "wrong-issuer"],
 )
 def test_engine__verify_jwt(
-    contracts: dict[str, Contract], signer: tuple[Any, str], claims: dict[str, Any], status: int
+    contracts: dict[str, Contract],
+    signer: tuple[Any, str],
+    claims: dict[str, Any],
+    status: int,
+    tmp_path: Path,
 ) -> None:
     key, pem = signer
-    verifier = JwtVerifier(public_key=pem, issuer="authsvc" if "iss" in claims else None)
+    (tmp_path / "key.pem").write_text(pem)
+    verifier = JwtCheck.build(
+        public_key_file=tmp_path / "key.pem", issuer="authsvc" if "iss" in claims else None
+    )
     engine = MockEngine(contracts["seed.yaml"], MockOptions(jwt=verifier))
     token = jwt.encode({"iat": int(time.time()), **claims}, key, algorithm="ES256")
     response = _ask(engine, "POST", RESEND, {"Authorization": f"Bearer {token}"})

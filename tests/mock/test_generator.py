@@ -10,12 +10,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authsvc.contract import Contract, load_contract
+from authsvc.contract import Contract, load_contract, strip_properties, to_json_schema
+from authsvc.contract.dialect import FORMATS, validator_class
 from authsvc.mock.engine import MockEngine
 from authsvc.mock.generator import generate
 from authsvc.mock.model import MockOptions, MockRequest
 from authsvc.mock.sampler import sample
-from authsvc.mock.schemas import make_validator, strip_properties, to_json_schema
+
+
+def make_validator(schema: Any, *, is_31: bool) -> Any:
+    """A validator for a schema without references: the contract's dialect and formats."""
+    return validator_class(is_31=is_31)(schema, format_checker=FORMATS)
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "int-bounds": {"type": "integer", "minimum": 5, "maximum": 9},
@@ -149,11 +155,11 @@ def test_generator__contract_schemas(
     schema = to_json_schema(
         loaded.resolved["components"]["schemas"][schema_name], is_31=loaded.is_31
     )
-    validator = make_validator(schema, is_31=loaded.is_31)
+    validator = loaded.compile_schema(schema)
     for seed in map(str, range(15)):
-        value = generate(schema, validator, seed=seed, root=loaded.resolved)
+        value = generate(schema, validator, seed=seed, root=loaded.refs)
         assert validator.is_valid(value), value
-        assert generate(schema, validator, seed=seed, root=loaded.resolved) == value
+        assert generate(schema, validator, seed=seed, root=loaded.refs) == value
 
 
 _TREE = {
@@ -176,10 +182,11 @@ _TREE = {
 
 
 def test_generator__recursive_schema_terminates_and_is_valid() -> None:
-    root = load_contract(_TREE).resolved
-    # A validator that can follow the cyclic `$ref` back into the document.
-    schema = {"$ref": "#/components/schemas/Node", "components": root["components"]}
-    validator = make_validator(schema, is_31=True)
+    contract = load_contract(_TREE)
+    root = contract.refs
+    # The contract's registry lets the validator follow the cyclic `$ref` into the document.
+    schema = {"$ref": "urn:authsvc:contract#/components/schemas/Node"}
+    validator = contract.compile_schema(schema)
     for seed in map(str, range(15)):
         value = generate(schema, validator, seed=seed, root=root)
         assert validator.is_valid(value), value
@@ -187,9 +194,10 @@ def test_generator__recursive_schema_terminates_and_is_valid() -> None:
 
 
 def test_generator__recursive_schema_with_the_mocks_own_validator() -> None:
-    root = load_contract(_TREE).resolved
-    schema = to_json_schema(root["components"]["schemas"]["Node"], is_31=True)
-    validator = make_validator(schema, is_31=True, root=root)
+    contract = load_contract(_TREE)
+    root = contract.refs
+    schema = to_json_schema(contract.resolved["components"]["schemas"]["Node"], is_31=True)
+    validator = contract.compile_schema(schema)
     for seed in map(str, range(15)):
         assert validator.is_valid(generate(schema, validator, seed=seed, root=root))
     assert not validator.is_valid({"name": "leaf", "children": [{"name": 1}]})

@@ -233,9 +233,8 @@ def test_server__proxy_to_a_closed_upstream_is_a_502_that_does_not_name_it(
 _BAD_EDITS = {
     "invalid-yaml": "openapi: 3.0.3\ninfo: [unclosed\n",
     "ref-cycle": (CONTRACTS / "mock-hostile-ref-cycle.yaml"),
+    "alias-bomb": (CONTRACTS / "mock-hostile-alias-bomb.yaml"),
 }
-# The alias bomb is refused by the loader (issue 12, the `contract` work); until then a load of it
-# would fill this process's memory, so it is tried in a memory-capped subprocess below.
 
 
 def _served_title(url: str) -> str | None:

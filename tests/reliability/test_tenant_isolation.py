@@ -3,7 +3,9 @@
 For random callers (every demo user, an inactive one, one that never existed), random token claims
 (customer, permissions, platform admin) and random targets (every customer and user, and unknown
 ones), a resend answers exactly what the rule in the README says, and mail is queued if and only if
-it answered 200 — to the target user, never to anyone else.
+it answered 200 — to the target user, never to anyone else. The rule reads the caller from the
+database (issue 10, item 3): a `customer_id` claim other than the caller's stored customer is 401,
+and `permissions` / `platform_admin` claims grant nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from starlette.testclient import TestClient
 
 from authsvc.config import Settings, load_settings
 from authsvc.db.engine import make_session_factory
-from authsvc.db.models import Customer, OutboxMessage, User, UserStatus
+from authsvc.db.models import Customer, OutboxMessage, Subrole, User, UserStatus
 from authsvc.demo import DEMO
 from authsvc.security.keys import load_or_create_dev_keys
 from authsvc.security.tokens import TokenMinter
@@ -54,12 +56,19 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 class Snapshot:
     customers: frozenset[uuid.UUID]
     users: dict[uuid.UUID, tuple[uuid.UUID, UserStatus, str]]  # id -> (customer, status, email)
+    grants: dict[uuid.UUID, tuple[bool, frozenset[str]]]  # id -> (platform admin, permissions)
 
 
 def snapshot(session: Session) -> Snapshot:
+    permissions = {s.id: frozenset(s.permissions) for s in session.scalars(select(Subrole))}
+    users = list(session.scalars(select(User)))
     return Snapshot(
         frozenset(session.scalars(select(Customer.id))),
-        {u.id: (u.customer_id, u.status, u.email) for u in session.scalars(select(User))},
+        {u.id: (u.customer_id, u.status, u.email) for u in users},
+        {
+            u.id: (u.is_platform_admin, permissions.get(u.subrole_id, frozenset()))  # type: ignore[arg-type]
+            for u in users
+        },
     )
 
 
@@ -78,8 +87,13 @@ def expected_status(
     caller_row = world.users.get(caller)
     if caller_row is None or caller_row[1] is not UserStatus.ACTIVE:
         return 401
-    allowed = platform_admin or (
-        claim_customer == customer and "users:resend-invite" in permissions
+    if claim_customer != caller_row[0]:
+        return 401  # the token lies about the caller's tenant
+    stored_platform_admin, stored_permissions = world.grants[caller]
+    # The claims `permissions` and `platform_admin` are drawn, and must not matter.
+    del permissions, platform_admin
+    allowed = stored_platform_admin or (
+        caller_row[0] == customer and "users:resend-invite" in stored_permissions
     )
     if not allowed:
         return 403
@@ -107,7 +121,12 @@ USERS = [
     INACTIVE_ADMIN,
     UNKNOWN,
 ]
-ACTIVE_CALLERS = [DEMO.admin_user_id, DEMO.other_admin_user_id, DEMO.member_user_id]
+ACTIVE_CALLERS = [
+    DEMO.admin_user_id,
+    DEMO.other_admin_user_id,
+    DEMO.member_user_id,
+    DEMO.platform_admin_user_id,
+]
 INVITED_TARGETS = [
     (DEMO.customer_id, DEMO.invited_user_id),
     (DEMO.other_customer_id, DEMO.other_invited_user_id),
@@ -119,13 +138,16 @@ def test_tenant_isolation__resend_succeeds_iff_the_rule_allows_and_only_then_que
 ) -> None:
     engine = services.health.engine
     with make_session_factory(engine, write=True).begin() as session:
+        admin = session.scalars(
+            select(Subrole).where(Subrole.customer_id == DEMO.customer_id, Subrole.code == "admin")
+        ).one()
         session.add(
             User(
                 id=INACTIVE_ADMIN,
                 customer_id=DEMO.customer_id,
                 email="ina.inactive@example.com",
                 first_name="Ina",
-                subrole="admin",
+                subrole_id=admin.id,
                 status=UserStatus.INACTIVE,
             )
         )
@@ -148,6 +170,7 @@ def test_tenant_isolation__resend_succeeds_iff_the_rule_allows_and_only_then_que
         target=st.tuples(st.sampled_from(CUSTOMERS), st.sampled_from(USERS))
         | st.sampled_from(INVITED_TARGETS),
         coherent=st.booleans(),
+        own_target=st.booleans(),
     )
     @hypothesis_settings(max_examples=120, deadline=None, database=None)
     def resend_follows_the_rule(
@@ -157,11 +180,14 @@ def test_tenant_isolation__resend_succeeds_iff_the_rule_allows_and_only_then_que
         platform_admin: bool,
         target: tuple[uuid.UUID, uuid.UUID],
         coherent: bool,
+        own_target: bool,
     ) -> None:
+        if coherent:  # half the draws: a token that tells the truth about the caller's customer
+            stored = world.users.get(caller)
+            claim_customer = stored[0] if stored else target[0]
+            if own_target:  # and resends an invite of that customer, as an admin would
+                target = next((t for t in INVITED_TARGETS if t[0] == claim_customer), target)
         customer, user = target
-        if coherent:  # half the draws: a caller who claims the target customer, with permission
-            claim_customer = customer
-            permissions = sorted({*permissions, "users:resend-invite"})
         token = minter.mint(
             subject=caller,
             customer_id=claim_customer,

@@ -111,6 +111,14 @@ ATTACKS: list[tuple[str, Callable[[Attack], str]]] = [
     ("nbf-in-future", lambda a: a.good(nbf=now() + 600)),
     ("iat-in-future", lambda a: a.good(iat=now() + 600, exp=now() + 1200)),
     ("exp-not-a-number", lambda a: a.good(exp="tomorrow")),
+    # RFC 7519: NumericDate is a JSON number; PyJWT would int() these strings and booleans.
+    ("exp-numeric-string", lambda a: a.good(exp="99999999999")),
+    ("iat-numeric-string", lambda a: a.good(iat=str(now()))),
+    ("nbf-numeric-string", lambda a: a.good(nbf=str(now() - 60))),
+    ("exp-boolean", lambda a: a.good(exp=True)),
+    ("iat-boolean", lambda a: a.good(iat=True)),
+    ("nbf-boolean", lambda a: a.good(nbf=False)),
+    ("exp-float-string", lambda a: a.good(exp="99999999999.5")),
     ("wrong-iss", lambda a: a.good(iss="https://evil.test")),
     ("wrong-aud", lambda a: a.good(aud="someone-else")),
     ("missing-iss", lambda a: a.good(iss=DROP)),
@@ -364,3 +372,31 @@ def test_verify_then_policy__property(
         token_customer == path_customer and RESEND_INVITE_PERMISSION in permissions
     )
     assert may_resend_invite(principal, path_customer) is expected
+
+
+@pytest.mark.parametrize(
+    "times",
+    [{"exp": now() + 600.5}, {"iat": float(now())}, {"nbf": now() - 60}, {"nbf": now() - 60.25}],
+    ids=["exp-float", "iat-float", "nbf-int", "nbf-float"],
+)
+def test_verify__numeric_dates_as_json_numbers_accepted(
+    attack: Attack, times: dict[str, Any]
+) -> None:
+    assert isinstance(_verifier(attack.dev).verify(attack.good(**times)), Principal)
+
+
+def test_verify__numeric_string_refused_even_after_a_good_token_was_remembered(
+    attack: Attack,
+) -> None:
+    from authsvc.security.verified_tokens import VerifiedTokenCache
+
+    verifier = TokenVerifier(
+        attack.dev.key_source(),
+        algorithms=("RS256",),
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        verified=VerifiedTokenCache(max_age_seconds=60),
+    )
+    verifier.verify(attack.good())
+    with pytest.raises(Unauthorized):
+        verifier.verify(attack.good(exp="99999999999"))

@@ -1,0 +1,98 @@
+"""The tokens the service issues when an invitation is accepted: id, access and refresh tokens.
+
+- `id_token`: the bearer the other operations accept (as the published sign-in page says). A JWS
+  signed with the service's key (`kid` header) carrying `sub`, `customer_id`, `permissions`, `iss`,
+  `aud`, `exp` (short-lived), `iat`, `jti` and `token_use: "id"`.
+- `access_token`: the same form and lifetime with `token_use: "access"`, for clients built
+  against the published pages, which return both; the service accepts either as a bearer.
+- `refresh_token`: opaque and random (256 bits); only its SHA-256 is stored, bound to the user,
+  with an expiry. Nothing exchanges it yet.
+
+`permissions` in a token describe the subrole at issue time, for the client's information only:
+authorization reads the stored subrole on every request (`authsvc.services.authorization`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from authsvc.security.signing import SigningKey
+
+
+def hash_refresh_token(token: str) -> str:
+    """The only form in which a refresh token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str = field(repr=False)
+    id_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    refresh_token_hash: str
+    refresh_expires_at: datetime
+
+
+class TokenIssuer:
+    """Signs the tokens of one user with the service's signing key."""
+
+    def __init__(
+        self,
+        key: SigningKey,
+        *,
+        issuer: str,
+        audience: str,
+        id_token_ttl_seconds: int = 900,
+        refresh_token_ttl_seconds: int = 30 * 24 * 3600,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._key = key
+        self._issuer = issuer
+        self._audience = audience
+        self._id_ttl = id_token_ttl_seconds
+        self._refresh_ttl = refresh_token_ttl_seconds
+        self._clock = clock
+
+    @property
+    def signing_key(self) -> SigningKey:
+        return self._key
+
+    def issue(
+        self, *, user_id: uuid.UUID, customer_id: uuid.UUID, permissions: Iterable[str]
+    ) -> IssuedTokens:
+        """Fresh id, access and refresh tokens for the user (the caller stores the refresh hash)."""
+        now = int(self._clock())
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(user_id),
+            "customer_id": str(customer_id),
+            "permissions": sorted(set(permissions)),
+            "iat": now,
+            "exp": now + self._id_ttl,
+        }
+        refresh_token = secrets.token_urlsafe(32)
+        return IssuedTokens(
+            access_token=self._sign({**claims, "jti": uuid.uuid4().hex, "token_use": "access"}),
+            id_token=self._sign({**claims, "jti": uuid.uuid4().hex, "token_use": "id"}),
+            refresh_token=refresh_token,
+            refresh_token_hash=hash_refresh_token(refresh_token),
+            refresh_expires_at=datetime.fromtimestamp(now + self._refresh_ttl, UTC),
+        )
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(
+            claims,
+            self._key.private_key,
+            algorithm=self._key.algorithm,
+            headers={"kid": self._key.kid, "typ": "JWT"},
+        )

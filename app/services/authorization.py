@@ -1,0 +1,77 @@
+"""Who the caller is, according to the database: the one authorization mechanism of every operation.
+
+Each use case calls `authorize` first, inside its own transaction, so the answer reflects the
+database at that moment: a user deactivated a second ago, or moved to another subrole, is refused
+(or limited) on their very next request, whatever their token says. One query, by primary key.
+
+The rules (docs/contract.md, Authorization):
+- 401 unless the token's `sub` is a stored user who is ACTIVE, of an active customer, and the
+  token's `customer_id` is that user's stored customer: a token that lies about its tenant is not
+  a credential for that user.
+- `permissions` and `platform_admin` claims are ignored: permissions come from the stored subrole,
+  platform admin from the stored flag.
+- 403 unless the caller may act for the customer in the path with the operation's permission.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Connection, and_, bindparam, select
+
+from authsvc.db.models import UserStatus, customers_table, subroles_table, users_table
+from authsvc.errors import Unauthorized
+from authsvc.security.policy import Caller, require
+from authsvc.security.principal import Principal
+
+_users, _subroles, _customers = users_table, subroles_table, customers_table
+
+# Built once: the statement is compiled and cached by SQLAlchemy after its first use.
+_CALLER = (
+    select(
+        _users.c.customer_id,
+        _users.c.status,
+        _users.c.is_platform_admin,
+        _customers.c.is_active.label("customer_active"),
+        _subroles.c.permissions,
+    )
+    .select_from(
+        _users.join(_customers, _customers.c.id == _users.c.customer_id).outerjoin(
+            # A subrole of another customer grants nothing, should one ever be assigned.
+            _subroles,
+            and_(
+                _subroles.c.id == _users.c.subrole_id,
+                _subroles.c.customer_id == _users.c.customer_id,
+            ),
+        )
+    )
+    .where(_users.c.id == bindparam("caller_id"))
+)
+
+
+def load_caller(connection: Connection, principal: Principal) -> Caller:
+    """The stored caller behind a verified token; `Unauthorized` if the database disagrees."""
+    row = connection.execute(_CALLER, {"caller_id": principal.subject_id}).one_or_none()
+    if (
+        row is None
+        or row.status != UserStatus.ACTIVE
+        or not row.customer_active
+        or principal.customer_id != row.customer_id
+    ):
+        raise Unauthorized()
+    permissions = row.permissions if isinstance(row.permissions, list) else []
+    return Caller(
+        user_id=principal.subject_id,
+        customer_id=row.customer_id,
+        platform_admin=bool(row.is_platform_admin),
+        permissions=frozenset(p for p in permissions if isinstance(p, str)),
+    )
+
+
+def authorize(
+    connection: Connection, principal: Principal, customer_id: uuid.UUID, permission: str
+) -> Caller:
+    """`load_caller`, then `Forbidden` unless it may use `permission` for `customer_id`."""
+    caller = load_caller(connection, principal)
+    require(caller, customer_id, permission)
+    return caller

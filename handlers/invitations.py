@@ -1,0 +1,23 @@
+"""POST /invite/{inviteToken}/accept (tagged `Users` in the contract). No bearer token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authsvc.services.container import Services
+
+
+async def accept_invitation(
+    invite_token: str, *, services: Services, body: Any = None
+) -> tuple[dict[str, Any], int]:
+    """POST /invite/{inviteToken}/accept: the user's tokens, as published."""
+    # Without a body (or a JSON media type) Connexion hands over raw bytes: no password given.
+    password = body.get("password") if isinstance(body, dict) else None
+    tokens = await services.accept_invitation(invite_token=invite_token, password=password)
+    data = {
+        "access_token": tokens.access_token,
+        "id_token": tokens.id_token,
+        "refresh_token": tokens.refresh_token,
+        "is_email_verified": True,
+    }
+    return {"status": "success", "message": "Invitation Accepted.", "data": data}, 200

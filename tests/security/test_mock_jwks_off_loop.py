@@ -1,0 +1,105 @@
+"""`authsvc mock --verify-jwt --jwks-url`: a slow JWKS endpoint never stalls the mock's event loop.
+
+The mock verifies with the service's verifier; a JWKS fetch waits on the network, so the mock
+server answers such requests in a worker thread, as the service's bearer check does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from authsvc.contract import load_contract
+from authsvc.mock.model import MockOptions
+from authsvc.mock.security import JwtCheck
+from authsvc.mock.server import MockApp
+from authsvc.security.jwk import public_jwk
+
+SEED = Path(__file__).resolve().parents[1] / "contracts" / "seed.yaml"
+C = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+RESEND = f"/customers/{C}/users/{C}/resend-invite"
+JWKS_DELAY = 1.5
+
+
+@pytest.fixture(scope="module")
+def key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def slow_jwks(key: ec.EllipticCurvePrivateKey) -> Iterator[str]:
+    body = json.dumps({"keys": [public_jwk(key.public_key(), "k1")]}).encode()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(JWKS_DELAY)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_mock_verify_jwt__slow_jwks_does_not_block_the_loop(
+    slow_jwks: str, key: ec.EllipticCurvePrivateKey
+) -> None:
+    check = JwtCheck.build(jwks_url=slow_jwks, customer_param=None)
+    app = MockApp(load_contract(SEED), MockOptions(jwt=check))
+    token = jwt.encode(
+        {"exp": int(time.time()) + 600}, key, algorithm="ES256", headers={"kid": "k1"}
+    )
+
+    async def scenario() -> tuple[int, int, float, float, float]:
+        lag = 0.0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal lag
+            while not stop.is_set():
+                before = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lag = max(lag, time.perf_counter() - before - 0.01)
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            ticking = asyncio.create_task(ticker())
+            started = time.perf_counter()
+            verified = asyncio.create_task(
+                client.post(RESEND, headers={"Authorization": f"Bearer {token}"})
+            )
+            await asyncio.sleep(0.2)  # the JWKS fetch is under way
+            anonymous = await client.post(RESEND)  # no token: answered at once
+            anonymous_at = time.perf_counter() - started
+            answered = await verified
+            verified_at = time.perf_counter() - started
+            stop.set()
+            await ticking
+        return answered.status_code, anonymous.status_code, anonymous_at, verified_at, lag
+
+    verified, anonymous, anonymous_at, verified_at, lag = asyncio.run(scenario())
+    assert (verified, anonymous) == (200, 401)
+    assert verified_at >= JWKS_DELAY  # the token really waited for the slow JWKS
+    assert anonymous_at < JWKS_DELAY  # ... and the other request did not wait with it
+    assert lag < 0.5, f"the event loop stalled {lag:.3f} s"

@@ -38,7 +38,7 @@ class Renderer:
         value: Any = None
         has_body = False
         if chosen.example is not NO_EXAMPLE and not self._ignore_examples:
-            value, has_body = chosen.example, True
+            value, has_body = self._local_refs(chosen.example, 0), True
         elif chosen.schema is not None and chosen.media_type is not None:
             has_body = True
             compiled = checker.schema_and_validator(key, _content_key(chosen)) if key else None
@@ -52,6 +52,21 @@ class Renderer:
         structured = has_body and not isinstance(value, (str, bytes)) and value is not None
         checked = value if structured and is_xml(chosen.media_type or "") else UNPARSED
         return chosen.status, headers, body, has_body, checked
+
+    def _local_refs(self, value: Any, depth: int) -> Any:
+        """An example with its local `{"$ref": "#/..."}` objects followed, as Prism (which
+        dereferences the whole document) serves it; anything else in example data is data."""
+        if depth > 32:
+            return value
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if len(value) == 1 and isinstance(ref, str) and ref.startswith("#/"):
+                found = self._refs.resolve(ref)
+                return self._local_refs(found, depth + 1) if found != {} else value
+            return {k: self._local_refs(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._local_refs(v, depth + 1) for v in value]
+        return value
 
     def _headers(
         self,

@@ -52,11 +52,11 @@ def explainer(contract: Contract) -> Explainer:
             if all(len(loc) == 3 and "oneOf" in (params.get(loc[2]) or {}) for loc, _code in extra):
                 return "a parameter is read once, not coerced per oneOf branch"
         missing = theirs[3] - ours[3]
-        if ours[0] == theirs[0] and ours[3] <= theirs[3] and missing:
+        if ours[0] == theirs[0] and missing:
             codes = {code for _loc, code in missing}
-            if codes <= {"format"}:
+            if codes <= {"format"} and ours[3] <= theirs[3]:
                 return PENDING_FORMATS
-            if all(code in ("anyOf", "oneOf") for _loc, code in ours[3] - {((), None)}):
+            if all(code in ("anyOf", "oneOf") for _loc, code in ours[3] - theirs[3]):
                 return PENDING_BRANCH_ERRORS
         return None
 

@@ -16,6 +16,9 @@ from authsvc.mock.params import coerce
 from authsvc.mock.schemas import violations
 
 _FORM = "application/x-www-form-urlencoded"
+# Deeper JSON is refused (a `json` violation): validating it would recurse past Python's stack
+# limit, and no real document nests this far (docs/mock.md, "Untrusted contracts").
+MAX_JSON_DEPTH = 256
 
 
 class BodyValidator:
@@ -57,7 +60,10 @@ class BodyValidator:
         instance, problem = _decode(request.body, content_type, self._schemas[media_type])
         if problem is not None:
             return [problem]
-        return violations(validator, instance, prefix="body")
+        try:
+            return violations(validator, instance, prefix="body")
+        except RecursionError:  # a recursive schema walked as deep as the body goes
+            return [_too_deep()]
 
 
 def _decode(body: bytes, content_type: str | None, schema: Any) -> tuple[Any, Violation | None]:
@@ -67,10 +73,41 @@ def _decode(body: bytes, content_type: str | None, schema: Any) -> tuple[Any, Vi
         return None, Violation(("body",), "encoding", "Request body is not valid UTF-8")
     if is_json(content_type):
         try:
-            return json.loads(text), None
+            value = json.loads(text)
         except json.JSONDecodeError as exc:
             # Prism never answers a malformed JSON body; we report it as a body violation.
             return None, Violation(("body",), "json", f"Request body is not valid JSON: {exc}")
+        except RecursionError:
+            return None, _too_deep()
+        # Only a body with that many brackets can be that deep: most bodies skip the walk.
+        if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+            return None, _too_deep()
+        return value, None
     if content_type and essence(content_type) == _FORM:
         return coerce(dict(parse_qsl(text, keep_blank_values=True)), schema), None
     return text, None
+
+
+def _too_deep() -> Violation:
+    return Violation(
+        ("body",), "json", f"Request body is nested deeper than {MAX_JSON_DEPTH} levels"
+    )
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a decoded JSON value (iteratively: no recursion)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest

@@ -84,6 +84,14 @@ def run_mock(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"authsvc mock: {exc}", file=sys.stderr)
         return 2
+    except (RecursionError, MemoryError) as exc:
+        # One line and status 2 whatever the loader lets through (a $ref cycle, an alias bomb).
+        print(
+            f"authsvc mock: {args.spec}: /: the contract nests too deeply to load "
+            f"({type(exc).__name__})",
+            file=sys.stderr,
+        )
+        return 2
     app = MockApp(contract, options, proxy=args.proxy, watch=args.watch)
     base = f"http://{args.host}:{args.port}"
     mode = f"proxy to {args.proxy}" if args.proxy else "dynamic" if options.dynamic else "static"

@@ -21,6 +21,7 @@ from authsvc.mock.model import MockOptions, MockRequest, MockResponse, Violation
 from authsvc.mock.negotiation import Negotiated, for_invalid_request, for_valid_request
 from authsvc.mock.params import ParameterValidator
 from authsvc.mock.prefer import Preferences, parse_preferences
+from authsvc.mock.prism_schema import prism_plan
 from authsvc.mock.problems import (
     FORBIDDEN,
     INVALID_CONTENT_TYPE,
@@ -150,7 +151,7 @@ class MockEngine:
     ) -> _Answer:
         """The chosen response as bytes and headers, with the mock's check of it."""
         seed = seed if seed is not None else self.options.seed
-        status, headers, body, has_body = self._renderer.render(
+        status, headers, body, has_body, checked = self._renderer.render(
             compiled.responses, chosen, dynamic=dynamic, seed=seed
         )
         if compiled.deprecated:
@@ -158,7 +159,9 @@ class MockEngine:
         outputs: list[Violation] = []
         if compiled.operation.method != "head":
             lowered = {k.lower(): v for k, v in headers}
-            outputs = compiled.responses.check(status, lowered, body, has_body=has_body)
+            outputs = compiled.responses.check(
+                status, lowered, body, has_body=has_body, value=checked
+            )
         return status, tuple(headers), body, tuple(outputs)
 
     def _for_invalid(
@@ -197,13 +200,15 @@ class MockEngine:
             UNPROCESSABLE_ENTITY,
             "Your request is not valid and no HTTP validation response was found in the spec, "
             "so Prism is generating this error for you.",
-            {"validation": [v.as_json() for v in inputs]},
+            # Prism leaves `location` out of a violation that has none ("Body parameter is
+            # required").
+            {"validation": [_located(v) for v in inputs]},
         )
 
     def _compile(self, op: Operation) -> _Compiled:
         key = (op.path, op.method)
         if key not in self._compiled:
-            plan = self.contract.plan(op)
+            plan = prism_plan(self.contract, op, self.contract.plan(op))
             security = op.spec.get("security")
             self._compiled[key] = _Compiled(
                 op,
@@ -221,6 +226,13 @@ def _remember(memo: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any
         memo.clear()
     memo[key] = value
     return value
+
+
+def _located(violation: Violation) -> dict[str, Any]:
+    item = violation.as_json()
+    if not item["location"]:
+        del item["location"]
+    return item
 
 
 def _prefixed(violation: Violation, prefix: str) -> dict[str, Any]:

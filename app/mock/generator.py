@@ -50,16 +50,44 @@ def generate(
     rng = random.Random(seed) if seed is not None else random.Random()  # noqa: S311 - test data
     refs = ContractRefs.of(root)
     for _ in range(_ATTEMPTS):
-        value = _Generator(rng, refs).value(schema, 0, None)
+        value = _Generator(rng, refs, validator).value(schema, 0, None)
         if validator.is_valid(value):
             return value
     return sample(schema, refs)
 
 
 class _Generator:
-    def __init__(self, rng: random.Random, refs: ContractRefs) -> None:
+    def __init__(
+        self, rng: random.Random, refs: ContractRefs, validator: Validator | None = None
+    ) -> None:
         self.rng = rng
         self.refs = refs
+        self._validator = validator
+
+    def _fits(self, schema: Mapping[str, Any], value: Any) -> bool | None:
+        """Whether `value` is valid against this subschema; None when it cannot be checked
+        alone (a `$ref` that only resolves from the whole document)."""
+        if self._validator is None:
+            return None
+        try:
+            return bool(self._validator.evolve(schema=schema).is_valid(value))
+        except Exception:  # an unresolvable $ref out of context: leave it to the final check
+            return None
+
+    def _one_of(
+        self, schema: Mapping[str, Any], base: dict[str, Any], depth: int, prop: str | None
+    ) -> Any:
+        """A value matching exactly one branch. Overlapping branches are common (GitHub's event
+        payloads: one branch is any object), so each branch is tried, in random order, until
+        one gives a value that matches no other; a whole-body redraw would rarely get there."""
+        branches = [b for b in schema["oneOf"] if isinstance(b, Mapping)]
+        self.rng.shuffle(branches)
+        value: Any = None
+        for branch in branches[: _ATTEMPTS * 2]:
+            value = self.value(_merge_schemas(base, branch), depth, prop)
+            if self._fits(schema, value) is not False:
+                return value
+        return value
 
     def value(self, schema: Any, depth: int, prop: str | None) -> Any:
         rng = self.rng
@@ -81,6 +109,8 @@ class _Generator:
         for key in ("oneOf", "anyOf"):
             if isinstance(schema.get(key), list) and schema[key]:
                 base = {k: v for k, v in schema.items() if k != key}
+                if key == "oneOf" and self._validator is not None and len(schema[key]) > 1:
+                    return self._one_of(schema, base, depth, prop)
                 return self.value(_merge_schemas(base, rng.choice(schema[key])), depth, prop)
         kind = schema.get("type")
         if isinstance(kind, list):

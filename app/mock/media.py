@@ -90,7 +90,47 @@ def serialise(body: Any, media_type: str | None) -> bytes:
         return body.encode()
     if body is None:
         return b""
+    if is_xml(kind):
+        return to_xml(body).encode()
     if kind.startswith("text/"):
         raise MockProblem(NO_COMPLEX_OBJECT_TEXT, "Cannot serialise complex objects as text")
     # Prism fails here with a 500; JSON is the honest rendering of a structured example.
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def is_xml(media_type: str) -> bool:
+    """`application/xml` and `application/*+xml`, the types Prism serialises as XML."""
+    kind = essence(media_type)
+    return kind == "application/xml" or (kind.startswith("application/") and kind.endswith("+xml"))
+
+
+_XML_ESCAPES = (("&", "&amp;"), (">", "&gt;"), ("<", "&lt;"), ("'", "&apos;"), ('"', "&quot;"))
+
+
+def to_xml(value: Any, name: str = "xml") -> str:
+    """A structured value as Prism writes it (fast-xml-parser's builder, default options).
+
+    The value is wrapped in `<xml>`; an object's members become elements in order, an array
+    repeats its element once per item, `null` is an empty-element tag, an empty value an empty
+    pair of tags; no declaration, no indentation, no attributes.
+    """
+    if value is None:
+        return f"<{name}/>"
+    if isinstance(value, list):
+        return "".join(f"<{name}/>" if item is None else to_xml(item, name) for item in value)
+    if isinstance(value, dict):
+        inner = "".join(to_xml(v, str(k)) for k, v in value.items())
+        return f"<{name}>{inner}</{name}>"
+    text = _js_text(value)
+    for char, entity in _XML_ESCAPES:
+        text = text.replace(char, entity)
+    return f"<{name}>{text}</{name}>"
+
+
+def _js_text(value: Any) -> str:
+    """How JavaScript turns a JSON scalar into text (`true`, `5` for 5.0)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return str(value)

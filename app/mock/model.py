@@ -21,6 +21,10 @@ class MockRequest:
     query: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # The peer's address and the scheme it spoke, as the server saw them (the proxy forwards
+    # them in X-Forwarded-For / Forwarded); None in-process (the respx router).
+    client: str | None = None
+    scheme: str = "http"
 
     @classmethod
     def build(
@@ -31,6 +35,8 @@ class MockRequest:
         query: str = "",
         headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
         body: bytes = b"",
+        client: str | None = None,
+        scheme: str = "http",
     ) -> MockRequest:
         """Lower-case header names and join repeated headers, as HTTP allows (RFC 9110 5.3)."""
         pairs = headers.items() if isinstance(headers, Mapping) else headers
@@ -38,7 +44,7 @@ class MockRequest:
         for name, value in pairs:
             key = name.lower()
             merged[key] = f"{merged[key]}, {value}" if key in merged else value
-        return cls(method.upper(), path or "/", query, merged, body)
+        return cls(method.upper(), path or "/", query, merged, body, client, scheme)
 
     def query_params(self) -> dict[str, list[str]]:
         """Query values by name, in order, `+` read as a space (as browsers send forms)."""

@@ -83,8 +83,10 @@ def for_valid_request(
                 f"Response for contentType: {media_type} and exampleKey: {example} does not exist.",
             )
         return Negotiated(status, response, shown, schema, value, headers)
-    if dynamic:
+    if dynamic and schema is not None:
         return Negotiated(status, response, shown, schema, NO_EXAMPLE, headers)
+    # Dynamic mode without a schema serves the example (Prism answers 500 "schema is not
+    # defined"; docs/mock.md, deliberate differences).
     return Negotiated(status, response, shown, schema, _first_example(content), headers)
 
 
@@ -134,9 +136,24 @@ def _unspecified(responses: Mapping[str, Any]) -> tuple[int, Mapping[str, Any]]:
 
 
 def _examples(content: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The media type's examples as http-spec lists them for Prism: `default` first.
+
+    `default` is the media type's `example`, else the first example of its schema (a schema's
+    `example`, which http-spec turns into `examples[0]`, or its own `examples[0]`): so a
+    schema-level example is served before the named `examples`, as Prism serves it.
+    """
     found: list[tuple[str, Any]] = []
+    schema = content.get("schema")
     if "example" in content:
         found.append(("default", content["example"]))
+    elif isinstance(schema, Mapping) and "example" in schema:
+        found.append(("default", schema["example"]))
+    elif (
+        isinstance(schema, Mapping)
+        and isinstance(schema.get("examples"), list)
+        and (schema["examples"])
+    ):
+        found.append(("default", schema["examples"][0]))
     for name, item in (content.get("examples") or {}).items():
         # An externalValue example has no inline value: the body then comes from the schema.
         found.append(

@@ -170,7 +170,8 @@ def _deserialise(param: _Param, source: Mapping[str, list[str]]) -> Any:
     if kind == "array":
         if style == "form" and explode:
             return list(values)
-        return [] if value == "" else value.split(separator)
+        # Prism reads an empty delimited array (`?type=`) as no value: a required one is missing.
+        return None if value == "" else value.split(separator)
     if kind == "object":
         items = value.split(separator)
         if explode:

@@ -1,7 +1,8 @@
 """Find the operation a request path and method name, the way Prism's router does.
 
 Paths are matched as written in the contract, at the server root (Prism does not prepend the
-server URL's base path); concrete segments beat templated ones; `__server` is checked against the
+server URL's base path); a concrete path beats a templated one, and templated ones are ranked by
+segment, left to right, a literal beating a template; `__server` is checked against the
 contract's `servers`, with variables read as alternatives of their `enum`.
 """
 
@@ -39,6 +40,18 @@ class Route:
     def __post_init__(self) -> None:
         templated = any(not isinstance(s, str) for s in self.segments)
         object.__setattr__(self, "templated", templated)
+
+    def score(self, parts: Sequence[str]) -> float:
+        """Prism's match score of a request path (literal segment 1, template 0.5)."""
+        score = 0.0
+        for segment, raw in zip(self.segments, parts, strict=False):
+            if not isinstance(segment, str):
+                score += 0.5
+            elif segment == raw:
+                score += 1
+            else:
+                break
+        return score
 
     def match(self, parts: Sequence[str]) -> dict[str, str] | None:
         """The raw (still encoded) path parameters, or None when the path does not fit."""
@@ -127,8 +140,16 @@ class Router:
                     f"The server url {server_url} hasn't been matched with any of the provided "
                     "servers",
                 )
-        # Prism prefers a concrete path over a templated one (`/pets/mine` over `/pets/{id}`).
-        route, params = min(by_method, key=lambda rp: rp[0].templated)
+        if len(by_method) == 1:
+            route, params = by_method[0]
+            return RouteMatch(route.operation, params)
+        # Prism ranks routes by segments, left to right (a literal 1, a template 1/2, stop at
+        # the first literal that differs), best first; equal scores in reverse document order
+        # (its stable ascending sort, reversed). It then takes the first concrete path, else
+        # the first templated one: `/c/1/show.json` goes to `/c/{id}/show.json`, not to
+        # `/c/{slug}/{id}.json`.
+        ranked = sorted(by_method[::-1], key=lambda rp: rp[0].score(parts), reverse=True)
+        route, params = next((rp for rp in ranked if not rp[0].templated), ranked[0])
         return RouteMatch(route.operation, params)
 
 

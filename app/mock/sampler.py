@@ -1,8 +1,10 @@
 """Static bodies: a port of the json-schema-sampler that Prism uses when there is no example.
 
-The rules are Prism's, so static answers match it byte for byte: a schema's `example`, then
-`default`, `const`, the first `enum`, the first of `examples`, else a value built by type
-(`"string"`, 0, true, one array item, every object property, `property1/2` for maps).
+The rules are Prism's, so static answers match it byte for byte. The schema is first rewritten
+as http-spec rewrites it for Prism (`prism_schema`: `example` becomes `examples`, number formats
+become bounds); then: `allOf`, `oneOf`/`anyOf`, `default`, `const`, the first `enum`, the first of
+`examples`, else a value built by type (`"string"`, the lower bound or 0, true, one array item,
+every object property, `property1/2` for maps).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from authsvc.contract import ContractRefs
+from authsvc.mock.prism_schema import prism_view
 
 _MAX_DEPTH = 15
 _KEYWORD_TYPES = (
@@ -51,15 +54,36 @@ def infer_type(schema: Mapping[str, Any]) -> str | None:
     return next((t for key, t in _KEYWORD_TYPES if key in schema), None)
 
 
-def sample(schema: Any, root: Mapping[str, Any] | ContractRefs | None = None) -> Any:
-    """The static value Prism would serve for this schema (`$ref`s looked up in `root`)."""
-    return _Sampler(ContractRefs.of(root)).traverse(schema, 1, None)[0]
+def sample(
+    schema: Any, root: Mapping[str, Any] | ContractRefs | None = None, *, rewrite: bool = True
+) -> Any:
+    """The static value Prism would serve for this schema (`$ref`s looked up in `root`).
+
+    `rewrite=False` for a document with its own `jsonSchemaDialect`, which http-spec leaves as is.
+    """
+    sampler = _Sampler(ContractRefs.of(root), rewrite)
+    return sampler.traverse(sampler.view(schema), 1, None)[0]
 
 
 class _Sampler:
-    def __init__(self, refs: ContractRefs) -> None:
+    def __init__(self, refs: ContractRefs, rewrite: bool = True) -> None:
         self._refs = refs
+        self._rewrite = rewrite
         self._seen: list[int] = []
+        # Each schema is rewritten once (keyed by the original, which is kept alive), so that
+        # the cycle check, which compares identities, sees a referenced schema come back.
+        self._views: dict[int, tuple[Any, Any]] = {}
+
+    def view(self, schema: Any) -> Any:
+        if not self._rewrite:
+            return schema
+        found = self._views.get(id(schema))
+        if found is None:
+            found = self._views[id(schema)] = (schema, prism_view(schema))
+        return found[1]
+
+    def _resolve(self, ref: str) -> Any:
+        return self.view(self._refs.resolve(ref))
 
     def traverse(self, schema: Any, depth: int, prop: str | None) -> tuple[Any, str | None]:
         if not isinstance(schema, Mapping):
@@ -67,7 +91,7 @@ class _Sampler:
         if id(schema) in self._seen or depth > _MAX_DEPTH:
             return _circular(infer_type(schema)), None
         if "$ref" in schema:
-            return self.traverse(self._refs.resolve(str(schema["$ref"])), depth, prop)
+            return self.traverse(self._resolve(str(schema["$ref"])), depth, prop)
         self._seen.append(id(schema))
         try:
             return self._traverse(schema, depth, prop)
@@ -113,7 +137,7 @@ class _Sampler:
         parts = []
         for sub in schema["allOf"]:
             sub = (
-                self._refs.resolve(str(sub["$ref"]))
+                self._resolve(str(sub["$ref"]))
                 if isinstance(sub, Mapping) and "$ref" in sub
                 else sub
             )

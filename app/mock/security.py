@@ -136,7 +136,9 @@ def check_security(
         failures.append(failure)
     first = next((f for f in failures if f.status == 403), failures[0])
     tags = tuple(tag for f in failures for tag in f.tags)
-    violation = Violation((), first.status, first.message, first.severity)
+    # Prism's warning for a scheme it does not check (mutualTLS, ...) carries no code.
+    code = first.status if first.severity == "Error" else None
+    violation = Violation((), code, first.message, first.severity)
     if first.severity != "Error":
         return SecurityOutcome((violation,), tags, None)
     return SecurityOutcome((violation,), tags, first.status)

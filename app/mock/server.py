@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,7 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 log = logging.getLogger("authsvc.mock")
+RELOAD_TIMEOUT_S = 30.0
 
 
 class MockApp:
@@ -85,13 +89,50 @@ class MockApp:
         path = self.engine.contract.path
         if path is None:
             return False
-        try:
-            contract = load_contract(path)
-        except ContractError as exc:
-            log.error("contract not reloaded: %s", exc)
+        return self._swap(path, _load_engine(path, self.options))
+
+    async def reload_in_background(self, timeout: float = RELOAD_TIMEOUT_S) -> bool:
+        """`reload`, tried first in a child process, then done in a daemon thread.
+
+        A hostile edit (an alias bomb, a cycle the loader does not catch) must neither stop the
+        server from answering nor keep it from exiting. So the new contract is first loaded in
+        a child process with capped memory and `timeout` seconds (killed past them, and on
+        shutdown); only a contract that loaded there is loaded again here, in a daemon thread,
+        while the loop keeps serving. Any failure is one logged line, and the old contract stays.
+        """
+        path = self.engine.contract.path
+        if path is None:
             return False
-        self.engine = MockEngine(contract, self.options)
-        log.info("contract reloaded: %s (%d routes)", path, len(self.engine.routes()))
+        started = time.monotonic()
+        problem = await _trial_load(path, timeout)
+        if problem is not None:
+            return self._swap(path, problem)
+        timeout = max(timeout - (time.monotonic() - started), 1.0)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[MockEngine | str] = loop.create_future()
+
+        def settle(result: MockEngine | str) -> None:
+            if not done.done():
+                done.set_result(result)
+
+        def work() -> None:
+            result = _load_engine(path, self.options)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(settle, result)
+
+        threading.Thread(target=work, name="authsvc-mock-reload", daemon=True).start()
+        try:
+            result = await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            result = f"{path}: loading took longer than {timeout:g} s"
+        return self._swap(path, result)
+
+    def _swap(self, path: Path, result: MockEngine | str) -> bool:
+        if isinstance(result, str):
+            log.error("contract not reloaded: %s", result)
+            return False
+        self.engine = result
+        log.info("contract reloaded: %s (%d routes)", path, len(result.routes()))
         return True
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -116,8 +157,79 @@ class MockApp:
 
         path = self.engine.contract.path
         assert path is not None
-        async for _changes in awatch(path.parent, watch_filter=lambda _c, p: Path(p) == path):
-            self.reload()
+        while True:
+            try:
+                async for _changes in awatch(
+                    path.parent, watch_filter=lambda _c, p: Path(p) == path
+                ):
+                    await self.reload_in_background()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the watcher must outlive anything an edit can do
+                log.error("contract watcher restarted: %s", _one_line(exc))
+                await asyncio.sleep(0.5)
+
+
+# Run by the trial load's child process: exit 0 if the contract can be served, else print why.
+_TRIAL = """
+import resource, sys
+from pathlib import Path
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from authsvc.mock.model import MockOptions
+from authsvc.mock.server import _load_engine
+result = _load_engine(Path(sys.argv[1]), MockOptions())
+if isinstance(result, str):
+    print(result)
+    sys.exit(3)
+"""
+TRIAL_MEMORY_BYTES = 4 * 1024**3
+
+
+async def _trial_load(path: Path, timeout: float) -> str | None:
+    """None if the contract at `path` loads in a child process within limits, else why not."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _TRIAL, str(path), str(TRIAL_MEMORY_BYTES),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(child.communicate(), timeout)
+    except TimeoutError:
+        return f"{path}: /: loading took longer than {timeout:g} s"
+    finally:
+        if child.returncode is None:  # timed out, or the server is stopping: never wait for it
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(child.wait())
+    if child.returncode == 0:
+        return None
+    reason = _one_line(out.decode(errors="replace"))
+    if (child.returncode or 0) < 0 or not reason:  # killed by a signal, or out of memory
+        reason = (
+            f"{path}: /: the contract could not be loaded within limits (exit {child.returncode})"
+        )
+    return reason
+
+
+def _load_engine(path: Path, options: MockOptions) -> MockEngine | str:
+    """An engine for the contract at `path`, or the one-line reason it cannot be served."""
+    try:
+        return MockEngine(load_contract(path), options)
+    except ContractError as exc:
+        return f"{exc.source}: {exc.pointer or '/'}: {_one_line(exc.message)}"
+    except (RecursionError, MemoryError) as exc:
+        return f"{path}: /: the contract nests too deeply to load ({type(exc).__name__})"
+    except Exception as exc:  # whatever an edit can provoke, the last good contract stays
+        return f"{path}: /: {type(exc).__name__}: {_one_line(exc)}"
+
+
+def _one_line(value: object) -> str:
+    lines = str(value).splitlines()
+    return lines[0] if lines else ""
 
 
 def create_app(
@@ -145,12 +257,15 @@ async def _read_request(scope: Scope, receive: Receive) -> MockRequest:
         body = b"".join(chunks)
     raw_path = scope.get("raw_path")
     path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+    client = scope.get("client")
     return MockRequest.build(
         scope["method"],
         path.split("?", 1)[0],
         query=scope.get("query_string", b"").decode("latin-1"),
         headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
         body=body,
+        client=str(client[0]) if client else None,
+        scheme=str(scope.get("scheme") or "http"),
     )
 
 

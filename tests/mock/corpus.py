@@ -11,6 +11,9 @@ from typing import Any
 SEED = "seed.yaml"
 PETS = "petstore-30.yaml"
 BOOKS = "library-31.yaml"
+STATIC = "mock-static-bodies.yaml"
+ROUTING = "mock-routing.yaml"
+DYNEX = "mock-dynamic-example.yaml"
 
 C = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 U = "3fa85f64-5717-4562-b3fc-2c963f66afa7"
@@ -268,6 +271,24 @@ CASES: list[Case] = [
     ("books-show", BOOKS, "GET", "/books/978-0441013593", {}, None),
     ("books-show-bad-isbn", BOOKS, "GET", "/books/abc", {}, None),
     ("books-show-404", BOOKS, "GET", "/books/978-0441013593?__code=404", {}, None),
+    # issue 12 item 1: bodies sampled after http-spec's rewrite (format bounds, example last)
+    ("static-format-bounds", STATIC, "GET", "/numbers", {}, None),
+    ("static-example-after-default-enum-allof", STATIC, "GET", "/precedence", {}, None),
+    ("static-bounds-and-byte-checked", STATIC, "POST", "/bytes", JSON, b'{"blob":"string","n":3000000000}'),
+    ("static-int32-in-range", STATIC, "POST", "/bytes", JSON, b'{"blob":"YWJj","n":-2147483648}'),
+    # issue 12 items 3 and 6: Prism's segment scores; an empty non-exploded array is missing
+    ("routing-literal-beats-template", ROUTING, "GET", "/c/1/show.json", {}, None),
+    ("routing-slug-and-id", ROUTING, "GET", "/c/abc/2.json", {}, None),
+    ("routing-equal-scores-last-wins", ROUTING, "GET", "/t/x.json", {}, None),
+    ("routing-single-template", ROUTING, "GET", "/t/x", {}, None),
+    ("query-empty-array-is-missing", ROUTING, "GET", "/items?type=", {}, None),
+    ("query-array-non-exploded", ROUTING, "GET", "/items?type=a,b", {}, None),
+    ("query-array-absent", ROUTING, "GET", "/items", {}, None),
+    # issue 12 item 5 and deep bodies: both deliberate differences (docs/mock.md)
+    ("dynamic-example-without-schema", DYNEX, "GET", "/greeting", {"Prefer": "dynamic=true"}, None),
+    ("static-example-without-schema", DYNEX, "GET", "/greeting", {}, None),
+    ("json-nested-100-levels", DYNEX, "POST", "/echo", JSON, b'{"a":' * 100 + b"1" + b"}" * 100),
+    ("json-nested-1000-levels", DYNEX, "POST", "/echo", JSON, b'{"a":' * 1000 + b"1" + b"}" * 1000),
 ]
 # fmt: on
 
@@ -277,6 +298,8 @@ KNOWN_DIFFERENCES = {
     "books-search-from-schema": "sampler fills prefixItems tuples; Prism's leaves them []",
     "books-create-cookie-auth": "2020-12 accepts the prefixItems tuple Prism rejects (draft-07)",
     "books-create-missing-title": "2020-12: no bogus 'false schema' violations for prefixItems",
+    "dynamic-example-without-schema": "the example is served; Prism answers 500 (no schema)",
+    "json-nested-1000-levels": "bodies nested deeper than 256 levels are a json violation",
 }
 
 # Dynamic answers cannot be equal to json-schema-faker's; both must be valid and of one status.

@@ -200,3 +200,51 @@ def test_engine__remembered_answers_are_bounded(contracts: dict[str, Contract]) 
     compiled = list(engine._compiled.values())
     assert compiled
     assert all(len(c.answers) <= 256 and len(c.negotiated) <= 256 for c in compiled)
+
+
+def test_engine__dynamic_mode_serves_the_example_of_a_response_without_schema(
+    contracts: dict[str, Contract],
+) -> None:
+    # Prism 5.14 answers 500 "schema is not defined" (docs/mock.md, deliberate differences).
+    engine = MockEngine(contracts["mock-dynamic-example.yaml"], MockOptions(dynamic=True))
+    response = _ask(engine, "GET", "/greeting")
+    assert (response.status, response.header("content-type")) == (200, "application/json")
+    assert response.json() == {"text": "hello"}
+
+
+@pytest.mark.parametrize("depth", [257, 900, 1000, 100_000])
+@pytest.mark.parametrize("shape", ["array", "object"])
+def test_engine__deeply_nested_json_body_is_a_json_violation(
+    contracts: dict[str, Contract], depth: int, shape: str
+) -> None:
+    body = "[" * depth + "]" * depth if shape == "array" else '{"a":' * depth + "1" + "}" * depth
+    engine = MockEngine(contracts["mock-dynamic-example.yaml"])
+    response = _ask(engine, "POST", "/echo", {"Content-Type": "application/json"}, body.encode())
+    assert response.status == 400  # the contract's own answer for a bad body
+    assert response.json() == {"error": "bad body"}
+    [violation] = json.loads(response.header("sl-violations"))
+    assert (violation["location"], violation["code"]) == (["request", "body"], "json")
+    assert "nested deeper than 256 levels" in violation["message"]
+
+
+def test_engine__json_nested_256_levels_is_still_validated(contracts: dict[str, Contract]) -> None:
+    body = ('{"a":' * 256 + "1" + "}" * 256).encode()
+    engine = MockEngine(contracts["mock-dynamic-example.yaml"])
+    response = _ask(engine, "POST", "/echo", {"Content-Type": "application/json"}, body)
+    assert response.status == 200
+    assert response.header("sl-violations") is None
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("?type=", 422), ("", 422), ("?type=a,b", 200), ("?type=a", 200)],
+    ids=["empty-is-missing", "absent", "two-items", "one-item"],
+)
+def test_engine__empty_non_exploded_array_is_a_missing_parameter(
+    contracts: dict[str, Contract], query: str, status: int
+) -> None:
+    response = _ask(MockEngine(contracts["mock-routing.yaml"]), "GET", "/items" + query)
+    assert response.status == status
+    if status == 422:
+        [item] = response.json()["validation"]
+        assert (item["location"], item["code"]) == (["query"], "required")

@@ -243,3 +243,23 @@ def test_routing__paths_at_server_root_not_under_base_path(petstore: Router) -> 
 )
 def test_routing__normalise_path(raw: str, expected: str) -> None:
     assert normalise_path(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        ("/c/1/show.json", "show"),
+        ("/c/abc/2.json", "slug-id"),
+        ("/t/x.json", "file"),
+        ("/t/x", "file"),
+    ],
+    ids=["literal-beats-template-left-to-right", "only-template-fits", "equal-scores-last-wins",
+         "single-fit"],
+)  # fmt: skip
+def test_routing__templated_paths_ranked_by_segment_as_prism(
+    contracts: dict[str, Contract], path: str, route: str
+) -> None:
+    # Prism 5.14 answers these as listed (tests/contracts/mock-routing.yaml, Discourse's shape).
+    found = Router(contracts["mock-routing.yaml"]).match("GET", path)
+    examples = found.operation.responses["200"]["content"]["application/json"]["example"]
+    assert examples == {"route": route}

@@ -16,17 +16,47 @@ UUID_V4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[
 @pytest.mark.parametrize(
     ("schema", "expected"),
     [
-        ({"type": "integer", "example": 3, "default": 7, "enum": [9]}, 3),
+        # http-spec turns `example` into `examples`, which Prism's sampler reads last.
+        ({"type": "integer", "example": 3, "default": 7, "enum": [9]}, 7),
         ({"type": "integer", "default": 7, "enum": [9]}, 7),
         ({"const": "fixed", "enum": ["other"]}, "fixed"),
         ({"type": "string", "enum": ["b", "a"], "examples": ["z"]}, "b"),
         ({"type": "string", "examples": ["Dune", "Emma"]}, "Dune"),
         ({"type": "object", "example": {"whole": True}, "properties": {"x": {"type": "integer"}}}, {"whole": True}),
     ],
-    ids=["example-first", "default-then", "const-then", "enum-first-item", "examples-first-item",
+    ids=["default-beats-example", "default-then", "const-then", "enum-first-item", "examples-first-item",
          "example-replaces-properties"],
 )  # fmt: skip
 def test_sampler__declared_values(schema: dict[str, Any], expected: Any) -> None:
+    assert sample(schema) == expected
+
+
+def test_sampler__example_first_where_http_spec_leaves_schemas_alone() -> None:
+    # A document with its own jsonSchemaDialect is not rewritten: the sampler's order applies.
+    schema = {"type": "integer", "example": 3, "default": 7, "enum": [9]}
+    assert sample(schema, rewrite=False) == 3
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"type": "integer", "format": "int32"}, -(2**31)),
+        ({"type": "integer", "format": "int64"}, -9007199254740991),
+        ({"type": "number", "format": "float"}, -3.402823669209385e38),
+        ({"type": "number", "format": "double"}, -1.7976931348623157e308),
+        ({"type": "integer", "format": "int32", "minimum": 5}, 5),
+        ({"type": "integer", "format": "int64", "minimum": -(10**20)}, -9007199254740991),
+        ({"type": "integer", "format": "int32", "minimum": 3, "exclusiveMinimum": True}, 4),
+        ({"type": "string", "enum": ["first", "second"], "example": "second"}, "first"),
+        ({"example": {"a": "x"}, "allOf": [{"properties": {"a": {"default": "y"}}}]}, {"a": "y"}),
+        ({"type": "string", "format": "byte"}, "string"),
+    ],
+    ids=["int32-lower-bound", "int64-js-safe-integer", "float", "double", "own-minimum-kept",
+         "minimum-clamped", "exclusive-after-bounds", "enum-beats-example", "allof-beats-example",
+         "byte"],
+)  # fmt: skip
+def test_sampler__as_prism_after_http_spec_rewrite(schema: dict[str, Any], expected: Any) -> None:
+    # Figures read from Prism 5.14 serving tests/contracts/mock-static-bodies.yaml.
     assert sample(schema) == expected
 
 

@@ -26,7 +26,7 @@ def contract(name: str = "auth-service.yaml") -> Contract:
 
 
 @cache
-def _routes() -> tuple[tuple[str, re.Pattern[str], Operation], ...]:
+def routes() -> tuple[tuple[str, re.Pattern[str], Operation], ...]:
     """(method, full-path pattern, operation) for every operation of both contracts."""
     routes = []
     for name in ("auth-service.yaml", "operations.yaml"):
@@ -40,7 +40,7 @@ def _routes() -> tuple[tuple[str, re.Pattern[str], Operation], ...]:
 
 def operation(operation_id: str) -> Operation:
     """The operation with this operationId, in either contract."""
-    for _, _, candidate in _routes():
+    for _, _, candidate in routes():
         if candidate.operation_id == operation_id:
             return candidate
     raise AssertionError(f"no operation {operation_id!r} in the contract")
@@ -48,7 +48,7 @@ def operation(operation_id: str) -> Operation:
 
 def operation_for(method: str, path: str) -> Operation:
     """The documented operation that serves `method path` (the full URL path)."""
-    matches = [op for m, pattern, op in _routes() if m == method.upper() and pattern.match(path)]
+    matches = [op for m, pattern, op in routes() if m == method.upper() and pattern.match(path)]
     assert matches, f"{method} {path} is not a documented operation"
     # A literal segment beats a template (`/users/{userID}` vs a longer literal path): the most
     # specific match is the one with the fewest templated segments.

@@ -39,6 +39,8 @@ class DemoIds:
     admin_user_id: Final[uuid.UUID] = demo_id("user:acme-admin")
     member_user_id: Final[uuid.UUID] = demo_id("user:acme-member")
     invited_user_id: Final[uuid.UUID] = demo_id("user:acme-invited")
+    # Invited too, with a pending invite `authsvc demo` prints (Ivy's invites are for resending).
+    newcomer_user_id: Final[uuid.UUID] = demo_id("user:acme-newcomer")
     active_user_id: Final[uuid.UUID] = demo_id("user:acme-active")
     other_admin_user_id: Final[uuid.UUID] = demo_id("user:globex-admin")
     other_invited_user_id: Final[uuid.UUID] = demo_id("user:globex-invited")
@@ -69,6 +71,7 @@ def seed_demo_data(sessions: sessionmaker[Session]) -> DemoIds:
             False,
         ),
         (DEMO.active_user_id, DEMO.customer_id, "abe.active", "Abe", "cro", ACTIVE, False),
+        (DEMO.newcomer_user_id, DEMO.customer_id, "nia.newcomer", "Nia", "cro", INVITED, False),
         (
             DEMO.other_admin_user_id,
             DEMO.other_customer_id,
@@ -134,7 +137,7 @@ def demo_invite_token(secret: bytes, invitation_id: uuid.UUID) -> str:
 def ensure_demo_invite(
     sessions: sessionmaker[Session], *, secret: bytes, ttl_seconds: int
 ) -> str | None:
-    """A pending invite token for the demo invited user (development only), or None.
+    """A pending invite token for the demo newcomer, Nia (development only), or None.
 
     Reuses the demo's own pending invitation; makes one when the user has none pending (or it has
     expired). None once the user has accepted, or while a real invite (a resend) is pending: its
@@ -142,7 +145,7 @@ def ensure_demo_invite(
     """
     now = utcnow()
     with sessions.begin() as session:
-        user = session.get(User, DEMO.invited_user_id)
+        user = session.get(User, DEMO.newcomer_user_id)
         if user is None or user.status is not INVITED:
             return None
         pending = session.scalars(
@@ -179,7 +182,7 @@ def demo_lifecycle_info(settings: Settings, base_url: str) -> dict[str, str | No
     """`authsvc demo` keys for walking the invitation lifecycle: the demo invite, development only.
 
     `invite_token` is accepted at `accept_url` (POST, JSON body `{"password": ...}`); `invite_link`
-    is the link an invite e-mail carries. All None outside development or once Ivy has accepted.
+    is the link an invite e-mail carries. All None outside development or once Nia has accepted.
     """
     from authsvc.mail.compose import accept_url as invite_link
     from authsvc.security.keys import load_or_create_dev_keys
@@ -196,6 +199,7 @@ def demo_lifecycle_info(settings: Settings, base_url: str) -> dict[str, str | No
         finally:
             engine.dispose()
     return {
+        "newcomer_user_id": str(DEMO.newcomer_user_id),
         "invite_token": token,
         "invite_link": invite_link(settings, token) if token else None,
         "accept_url": f"{base_url}/invite/{token}/accept" if token else None,

@@ -32,6 +32,7 @@ from authsvc.http_errors import install_error_handlers
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
 from authsvc.security.issuer import TokenIssuer
+from authsvc.security.redaction import install_log_redaction
 from authsvc.security.signing import load_signing_key
 from authsvc.security.tokens import build_token_verifier
 from authsvc.services.container import Services, database_runners
@@ -125,6 +126,7 @@ def create_app(
 ) -> AsyncApp:
     """The Auth Service as an ASGI app; `run_outbox_worker` drains the mail outbox in-process."""
     install_openapi31_support()
+    install_log_redaction()  # the accept path carries an invite token
     contract = contract or load_contract(default_contract_path())
     check_parameters_supported(contract)
     operations = load_contract(OPERATIONS_CONTRACT)

@@ -8,10 +8,11 @@ from authsvc.services.container import Services
 
 
 async def accept_invitation(
-    invite_token: str, *, services: Services, body: dict[str, Any] | None = None
+    invite_token: str, *, services: Services, body: Any = None
 ) -> tuple[dict[str, Any], int]:
     """POST /invite/{inviteToken}/accept: the user's tokens, as published."""
-    password = (body or {}).get("password")
+    # Without a body (or a JSON media type) Connexion hands over raw bytes: no password given.
+    password = body.get("password") if isinstance(body, dict) else None
     tokens = await services.accept_invitation(invite_token=invite_token, password=password)
     data = {
         "access_token": tokens.access_token,

@@ -1,7 +1,7 @@
 """Passwords: the published rules, a small common-password list, and Argon2id hashes.
 
-The rules and their wording are the accept page's 400 message; a refused password gets every rule
-it breaks, comma-separated, in the published order. Hashes use argon2-cffi with OWASP's Password
+The rules and their wording are the accept page's 400 message. A password that breaks any of them
+gets that message whole, as published: it states the requirements, which is what a form shows. Hashes use argon2-cffi with OWASP's Password
 Storage Cheat Sheet parameters for Argon2id (m = 19 MiB, t = 2, p = 1).
 """
 
@@ -28,6 +28,16 @@ RULE_COMMON = "password is too common"
 OWASP_MEMORY_KIB = 19 * 1024
 OWASP_TIME_COST = 2
 OWASP_PARALLELISM = 1
+
+
+PUBLISHED_RULES = (RULE_LENGTH, RULE_LOWER, RULE_UPPER, RULE_SYMBOL)
+
+
+def rejection_message(problems: list[str]) -> str:
+    """The 400 message for a refused password: the published one if any published rule is broken."""
+    if any(problem in PUBLISHED_RULES for problem in problems):
+        return ", ".join(PUBLISHED_RULES)
+    return ", ".join(problems)
 
 
 def password_problems(password: str) -> list[str]:

@@ -27,7 +27,7 @@ from authsvc.db.engine import is_sqlite
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import PasswordRejected, ServiceUnavailable
 from authsvc.security.issuer import IssuedTokens
-from authsvc.security.passwords import hash_password, password_problems
+from authsvc.security.passwords import hash_password, password_problems, rejection_message
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
 from authsvc.services.health import HealthService
@@ -146,7 +146,7 @@ class Services:
         """
         problems = password_problems(password or "")
         if problems:
-            raise PasswordRejected(", ".join(problems))
+            raise PasswordRejected(rejection_message(problems))
         assert password is not None  # an absent password breaks every rule
         password_hash = await anyio.to_thread.run_sync(
             hash_password, password, limiter=self.password_hashing

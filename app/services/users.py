@@ -103,7 +103,7 @@ class UserChanges:
     email: str | None = None
     mobile: str | None = None
     subrole_id: uuid.UUID | None = None
-    status: UserStatus | None = None
+    status: str | None = None  # a UserStatus value
 
 
 _USER_COLUMNS = (
@@ -313,10 +313,11 @@ class UserService:
             raise UnknownSubrole()
         now = utcnow()
         user_id = uuid.uuid4()
+        address = email.strip()
         values = {
             "id": user_id,
             "customer_id": customer_id,
-            "email": email.strip(),
+            "email": address,
             "email_normalized": normalize_email(email),
             "first_name": first_name,
             "last_name": last_name,
@@ -339,13 +340,13 @@ class UserService:
             created_by=principal.subject,
             customer_id=customer_id,
             user_id=user_id,
-            email=values["email"],
+            email=address,
             first_name=first_name,
             customer_name=customer.name,
             now=now,
         )
         changes = {
-            "email": values["email"],
+            "email": address,
             "first_name": first_name,
             "last_name": last_name,
             "mobile": mobile,
@@ -418,12 +419,13 @@ class UserService:
             values["subrole_id"] = changes.subrole_id
             audit["subrole"] = {"before": old_code, "after": new.code}
         status = UserStatus(current.status)
-        if changes.status is not None and changes.status != status:
-            if changes.status is UserStatus.ACTIVE and (
+        target = None if changes.status is None else UserStatus(changes.status)
+        if target is not None and target is not status:
+            if target is UserStatus.ACTIVE and (
                 status is UserStatus.INVITED or not current.has_password
             ):
                 raise InvitationNotAccepted()
-            change("status", str(status), str(changes.status))
+            change("status", str(status), str(target))
         if not values:
             return {}
         values.update(updated_at=now, updated_by=caller.user_id)

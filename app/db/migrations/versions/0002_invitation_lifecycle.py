@@ -210,14 +210,14 @@ def _backfill() -> None:
     for user_id, customer_id, email, legacy in bind.execute(
         sa.select(users.c.id, users.c.customer_id, users.c.email, users.c.subrole)
     ).all():
-        code = LEGACY_SUBROLES.get(legacy)
-        subrole_id = by_code.get((str(customer_id), code)) if code else None
+        new_code = LEGACY_SUBROLES.get(legacy)
+        new_subrole = by_code.get((str(customer_id), new_code)) if new_code else None
         bind.execute(
             users.update()
             .where(users.c.id == user_id)
             .values(
                 email_normalized=email.strip().lower(),
-                subrole_id=subrole_id,
+                subrole_id=new_subrole,
                 is_platform_admin=legacy == "platform-admin",
             )
         )

@@ -5,26 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import socket
 import sys
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from authsvc.contract import Contract, ContractError, default_contract_path, load_contract
 from authsvc.errors import ConfigError
 
 if TYPE_CHECKING:  # pydantic-settings costs ~0.2 s to import; `authsvc mock` never needs it
     from authsvc.config import Settings
 
 API_BASE_PATH = "/auth/api/v1"
-# The stdlib asyncio loop, not uvloop: SQLite resends run on the loop's thread when the write
-# lock is free (app.services.container), and under uvloop a saturated loop left connections
-# opened meanwhile waiting: at 64 connections a dozen first requests took over 2 s (p99 1.1-2.1
-# s); with asyncio p99 was 155 ms at the same throughput (wrk, alternating runs; the bare
-# Starlette baseline measured the same on both loops). bench/ serves its baseline the same way.
+# The stdlib asyncio loop, not uvloop: under uvloop a saturated loop left newly opened connections
+# waiting for their first answer far longer, at the same throughput (figures in
+# bench/results/2026-12-01-writepath.md). bench/ serves its baseline the same way.
 SERVICE_EVENT_LOOP = "asyncio"
 logger = logging.getLogger("authsvc")
+MAX_TOKEN_TTL_SECONDS = 366 * 24 * 3600
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -36,20 +38,67 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
+def _service_contract() -> Contract:
+    """The service's contracts, loaded (and validated) before anything touches the database."""
+    contract = load_contract(default_contract_path())
+    load_contract(default_contract_path("operations.yaml"))
+    return contract
+
+
+def _make_data_dir(settings: Settings) -> None:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"AUTHSVC_DATA_DIR: cannot create {settings.data_dir}: {exc.strerror}"
+        ) from None
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """A database that cannot be reached or migrated at startup: one line naming the variable."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (SQLAlchemyError, CommandError) as exc:
+        # The driver's first line (host, port, what failed): never the URL, which may hold a password.
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise ConfigError(f"AUTHSVC_DATABASE_URL: the database is unusable: {reason}") from None
+
+
 def _prepare(settings: Settings, *, seed: bool) -> None:
     """Create the data directory, apply migrations and (in development) seed the demo data."""
     from authsvc.db.engine import create_db_engine, make_session_factory
     from authsvc.db.migrate import upgrade_database
     from authsvc.demo import seed_demo_data
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_database(settings.resolved_database_url)
-    if seed and settings.environment == "development":
-        engine = create_db_engine(settings.resolved_database_url)
-        try:
-            seed_demo_data(make_session_factory(engine, write=True))
-        finally:
-            engine.dispose()
+    _make_data_dir(settings)
+    with _database_errors():
+        upgrade_database(settings.resolved_database_url)
+        if seed and settings.environment == "development":
+            engine = create_db_engine(settings.resolved_database_url)
+            try:
+                seed_demo_data(make_session_factory(engine, write=True))
+            finally:
+                engine.dispose()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the banner so that a busy port is one line, not a trace."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"--host/--port: cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def demo_info(settings: Settings, base_url: str) -> dict[str, Any]:
@@ -99,10 +148,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from authsvc.factory import create_app
+    from authsvc.http_server import ensure_file_descriptors, quiet_accept_errors, uvicorn_config
 
+    # Everything that can be wrong is checked before the database is touched, the banner (which
+    # holds a dev token) is printed, or the port is bound.
     settings = _settings(args)
+    limits = settings.http_limits
+    ensure_file_descriptors(limits)
+    contract = _service_contract()
     _prepare(settings, seed=True)
-    app = create_app(settings, run_outbox_worker=True)
+    listener = _listen(args.host, args.port)
+    app = create_app(settings, contract=contract, run_outbox_worker=True)
     base = f"http://{args.host}:{args.port}"
     if settings.environment == "development" and settings.uses_dev_key:
         info = demo_info(settings, base)
@@ -116,13 +172,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"More tokens and IDs: authsvc demo --data-dir {settings.data_dir} --json",
             flush=True,
         )
-    uvicorn.run(
+    config = uvicorn_config(
         app,
         host=args.host,
         port=args.port,
+        limits=limits,
         log_level=settings.log_level.lower(),
         loop=SERVICE_EVENT_LOOP,
     )
+    quiet_accept_errors()
+    logger.info("listening on %s", base)
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 
@@ -168,6 +228,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from authsvc.mail.worker import run_worker_process
 
     settings = _settings(args)
+    _service_contract()
+    # A database that is down at start is waited for, as during an outage (see authsvc.mail.worker).
     return int(run_worker_process(settings) or 0)
 
 
@@ -175,8 +237,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from authsvc.db.migrate import upgrade_database
 
     settings = _settings(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_database(settings.resolved_database_url)
+    _service_contract()
+    _make_data_dir(settings)
+    with _database_errors():
+        upgrade_database(settings.resolved_database_url)
     print("database is at the latest revision")
     return 0
 
@@ -184,7 +248,42 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_mock(args: argparse.Namespace) -> int:
     from authsvc.mock.cli import run_mock
 
+    _check_port(args.port)
     return int(run_mock(args))
+
+
+def _check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port: must be 0-65535, got {port}")
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 1-65535, got {port}")
+    return port
+
+
+def _ttl(value: str) -> int:
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not 1 <= seconds <= MAX_TOKEN_TTL_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be 1-{MAX_TOKEN_TTL_SECONDS} seconds, got {seconds}"
+        )
+    return seconds
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (it prints the usage, then the error, by default)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -195,7 +294,7 @@ def _uuid(value: str) -> uuid.UUID:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="authsvc", description=__doc__)
+    parser = _OneLineParser(prog="authsvc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -206,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = with_data_dir(commands.add_parser("serve", help="run the service (embedded defaults)"))
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=_port, default=8080)
     serve.set_defaults(func=cmd_serve)
 
     demo = with_data_dir(commands.add_parser("demo", help="print demo IDs and dev tokens"))
@@ -219,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", type=_uuid, default=None, help="caller user id")
     token.add_argument("--permission", action="append", default=[])
     token.add_argument("--platform-admin", action="store_true")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds")
+    token.add_argument("--ttl", type=_ttl, default=3600, help="seconds")
     token.set_defaults(func=cmd_token)
 
     worker = with_data_dir(commands.add_parser("worker", help="deliver the mail outbox"))
@@ -255,6 +354,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"authsvc: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ContractError as exc:
+        # One line: the validator's own message can span many (it quotes the schema).
+        message = (exc.message.splitlines() or [""])[0]
+        print(
+            f"authsvc: contract error: {exc.source}: {exc.pointer or '/'}: {message}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

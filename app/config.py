@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from authsvc.errors import ConfigError
+
+if TYPE_CHECKING:  # the server stack is imported only by the commands that serve
+    from authsvc.http_server import HttpLimits
 
 ENV_PREFIX = "AUTHSVC_"
 # Reserved for the test suite and CI (database URL, Prism, Chromium); never read by the service.
@@ -70,6 +73,16 @@ class Settings(BaseSettings):
     outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
 
+    # The HTTP server's own limits (authsvc.http_server), enforced before a request reaches the app;
+    # nginx's defaults are the anchor (large_client_header_buffers 4 x 8k, client_header_timeout,
+    # worker_connections 512).
+    http_max_request_line_bytes: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
+    http_max_header_bytes: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
+    http_max_headers_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_keepalive_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    http_max_connections: int = Field(default=512, ge=1, le=1_000_000)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("jwt_algorithms", mode="before")
@@ -94,8 +107,44 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/") if value else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            # Never echo the URL: it may hold a password.
+            raise ValueError(
+                "not a database URL (sqlite:///path or postgresql+psycopg://...)"
+            ) from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r} (sqlite or postgresql)")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            # The transport's own parser, so that what passes here is what delivery will use.
+            from authsvc.mail.transport import parse_smtp_url
+
+            try:
+                parse_smtp_url(value.get_secret_value())
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("AUTHSVC_SMTP_URL: ")) from None
+        return value
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
+        if self.http_max_header_bytes > self.http_max_headers_bytes:
+            raise ValueError(
+                "AUTHSVC_HTTP_MAX_HEADER_BYTES must not exceed AUTHSVC_HTTP_MAX_HEADERS_BYTES"
+            )
         secret = self.jwt_hs256_secret.get_secret_value() if self.jwt_hs256_secret else None
         if secret is not None:
             # A shared secret switches the service to HS256 alone: mixing HMAC with public-key
@@ -136,6 +185,19 @@ class Settings(BaseSettings):
     @property
     def resolved_mail_dir(self) -> Path:
         return self.mail_dir or self.data_dir / "mail"
+
+    @property
+    def http_limits(self) -> HttpLimits:
+        from authsvc.http_server import HttpLimits
+
+        return HttpLimits(
+            max_request_line_bytes=self.http_max_request_line_bytes,
+            max_header_bytes=self.http_max_header_bytes,
+            max_headers_bytes=self.http_max_headers_bytes,
+            header_timeout_seconds=self.http_header_timeout_seconds,
+            keepalive_timeout_seconds=self.http_keepalive_timeout_seconds,
+            max_connections=self.http_max_connections,
+        )
 
     @property
     def uses_dev_key(self) -> bool:

@@ -18,7 +18,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.security import BearerSecurityHandler
 
-from authsvc.asgi_guards import ControlCharacterGuard
+from authsvc.asgi_guards import RequestGuard
 from authsvc.config import Settings
 from authsvc.connexion31 import (
     check_parameters_supported,
@@ -182,5 +182,5 @@ def create_app(
         **common,
     )
     install_error_handlers(app, (operations, contract))
-    app.add_middleware(ControlCharacterGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
     return app

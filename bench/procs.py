@@ -36,6 +36,10 @@ class Server:
     def peak_rss_mb(self) -> float:
         return sum(_status_kb(pid, "VmHWM") for pid in _tree(self.process.pid)) / 1024
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server's process tree so far (all its threads)."""
+        return sum(_cpu_ticks(pid) for pid in _tree(self.process.pid)) / _TICKS_PER_SECOND
+
 
 @contextmanager
 def spawned(
@@ -118,6 +122,17 @@ def _tree(root: int) -> list[int]:
         found.append(pid)
         todo.extend(children.get(pid, []))
     return found
+
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
 
 
 def _status_kb(pid: int, field: str) -> int:

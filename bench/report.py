@@ -17,12 +17,17 @@ def _median_loads(samples: list[dict[str, Any]]) -> dict[str, dict[int, dict[str
         subject: {
             conns: {
                 key: statistics.median(x[key] for x in loads)
-                for key in ("rps", "p50_ms", "p99_ms", "rss_mb")
+                for key in ("rps", "p50_ms", "p99_ms", "rss_mb", "cpu_ms_per_request")
+                if all(x.get(key) is not None for x in loads)
             }
             for conns, loads in by_conns.items()
         }
         for subject, by_conns in grouped.items()
     }
+
+
+def _cpu(m: dict[str, float]) -> str:
+    return f"{m['cpu_ms_per_request']:.2f}" if "cpu_ms_per_request" in m else "-"
 
 
 def _median_of(samples: list[dict[str, Any]], subject: str, key: str) -> float | None:
@@ -34,8 +39,8 @@ def _load_table(samples: list[dict[str, Any]], baseline: str) -> list[str]:
     medians = _median_loads(samples)
     base = medians.get(baseline, {})
     lines = [
-        "| subject | conns | req/s | p50 ms | p99 ms | RSS MB | req/s ratio | p99 ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| subject | conns | req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | req/s ratio | p99 ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for subject, by_conns in medians.items():
         for conns, m in sorted(by_conns.items()):
@@ -44,7 +49,7 @@ def _load_table(samples: list[dict[str, Any]], baseline: str) -> list[str]:
             p99_ratio = f"{m['p99_ms'] / b['p99_ms']:.2f}x" if b and b["p99_ms"] else "-"
             lines.append(
                 f"| {subject} | {conns} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} "
-                f"| {m['rss_mb']:.0f} | {rps_ratio} | {p99_ratio} |"
+                f"| {_cpu(m)} | {m['rss_mb']:.0f} | {rps_ratio} | {p99_ratio} |"
             )
     return lines
 
@@ -155,16 +160,21 @@ def _pairs(
     lines = [
         title,
         "",
-        f"| subject | conns | req/s {heads[0]} | p99 {heads[1]} |",
-        "| --- | ---: | ---: | ---: |",
+        f"| subject | conns | req/s {heads[0]} | p99 {heads[1]} | CPU/req {heads[0]} |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for subject, other in pairs:
         for conns, m in sorted(medians[subject].items()):
             b = medians[other].get(conns)
             if b:
+                cpu = (
+                    f"{m['cpu_ms_per_request'] / b['cpu_ms_per_request']:.2f}x"
+                    if "cpu_ms_per_request" in m and "cpu_ms_per_request" in b
+                    else "-"
+                )
                 lines.append(
                     f"| {subject} | {conns} | {m['rps'] / b['rps']:.2f}x "
-                    f"| {m['p99_ms'] / b['p99_ms']:.2f}x |"
+                    f"| {m['p99_ms'] / b['p99_ms']:.2f}x | {cpu} |"
                 )
     return [*lines, ""]
 

@@ -56,6 +56,8 @@ def run_service(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     }
 
     def one(name: str, started: Any) -> None:
+        if args.subjects and name not in args.subjects and name != "baseline":
+            return  # not started: `started` is a context manager that has not run yet
         with started as subject:
             sample = service.measure(name, subject, **kw)
         sample["round"] = rnd
@@ -192,9 +194,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run the service from this source tree, installed in a throwaway venv "
         "(before/after figures; trees from commit 68a1125 on)",
     )
+    parser.add_argument(
+        "--subjects",
+        help="service suite: only these subjects (comma-separated; the baseline always runs)",
+    )
     parser.add_argument("--out", type=Path, help="results directory (default bench/results)")
     args = parser.parse_args(argv)
     args.connections = [int(c) for c in str(args.connections).split(",")]
+    args.subjects = {s.strip() for s in args.subjects.split(",")} if args.subjects else None
     if args.smoke:
         args.rounds, args.seconds, args.warmup = 1, 1.0, 0.0
         args.connections, args.postgres, args.router_calls = [16], False, 200

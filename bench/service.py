@@ -139,7 +139,18 @@ def measure(
     if warmup_seconds > 0:
         run_load(target, connections=max(connections), seconds=warmup_seconds, tool=tool)
     for count in connections:
+        cpu_before = server.cpu_seconds()
         result = run_load(target, connections=count, seconds=seconds, tool=tool)
-        sample["loads"].append({**result.as_dict(), "ok": result.ok, "rss_mb": server.rss_mb()})
+        cpu = server.cpu_seconds() - cpu_before
+        requests = result.requests
+        sample["loads"].append(
+            {
+                **result.as_dict(),
+                "ok": result.ok,
+                "rss_mb": server.rss_mb(),
+                # CPU per answer: less sensitive than req/s to other work on shared cores
+                "cpu_ms_per_request": cpu * 1000 / requests if requests else None,
+            }
+        )
     sample["peak_rss_mb"] = server.peak_rss_mb()
     return sample

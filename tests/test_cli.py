@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import jwt
@@ -95,3 +97,118 @@ def test_config_error__exits_2_naming_the_variable_without_traceback(
     assert result.returncode == 2
     assert named in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "authsvc.cli", *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        timeout=60,
+        check=False,
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+UNREACHABLE_POSTGRES = "postgresql+psycopg://authsvc:pw-SECRET@127.0.0.1:{port}/authsvc"
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "named"),
+    [
+        (["serve"], {"AUTHSVC_DATABASE_URL": "garbage"}, "AUTHSVC_DATABASE_URL"),
+        (["worker"], {"AUTHSVC_DATABASE_URL": "garbage"}, "AUTHSVC_DATABASE_URL"),
+        (["db", "upgrade"], {"AUTHSVC_DATABASE_URL": "garbage"}, "AUTHSVC_DATABASE_URL"),
+        (["serve"], {"AUTHSVC_DATABASE_URL": "mysql://u:pw-SECRET@h/db"}, "AUTHSVC_DATABASE_URL"),
+        (["serve"], {"AUTHSVC_DATABASE_URL": UNREACHABLE_POSTGRES}, "AUTHSVC_DATABASE_URL"),
+        (["db", "upgrade"], {"AUTHSVC_DATABASE_URL": UNREACHABLE_POSTGRES}, "AUTHSVC_DATABASE_URL"),
+        (["serve"], {"AUTHSVC_SMTP_URL": "http://x"}, "AUTHSVC_SMTP_URL"),
+        (["worker"], {"AUTHSVC_SMTP_URL": "http://u:pw-SECRET@x"}, "AUTHSVC_SMTP_URL"),
+        (["serve"], {"AUTHSVC_HTTP_MAX_CONNECTIONS": "0"}, "AUTHSVC_HTTP_MAX_CONNECTIONS"),
+        (["serve"], {"AUTHSVC_HTTP_HEADER_TIMEOUT_SECONDS": "-1"}, "AUTHSVC_HTTP_HEADER_TIMEOUT"),
+        (["serve", "--port", "99999"], {}, "--port"),
+        (["serve", "--port", "http"], {}, "--port"),
+        (["token", "--customer", str(uuid.uuid4()), "--ttl", "0"], {}, "--ttl"),
+        (["token", "--customer", str(uuid.uuid4()), "--ttl", "9" * 20], {}, "--ttl"),
+    ],
+    ids=[
+        "serve-garbage-url",
+        "worker-garbage-url",
+        "upgrade-garbage-url",
+        "serve-unsupported-database",
+        "serve-unreachable-postgres",
+        "upgrade-unreachable-postgres",
+        "serve-http-smtp-url",
+        "worker-http-smtp-url",
+        "serve-no-connections",
+        "serve-negative-header-timeout",
+        "serve-port-out-of-range",
+        "serve-port-not-a-number",
+        "token-ttl-zero",
+        "token-ttl-huge",
+    ],
+)
+def test_bad_configuration__one_line_naming_it__exit_2_before_anything_else(
+    tmp_path: Path, command: list[str], env: dict[str, str], named: str
+) -> None:
+    data_dir = tmp_path / "data"
+    env = {k: v.format(port=_closed_port()) for k, v in env.items()}
+    result = _run_cli(*command, "--data-dir", str(data_dir), env=env)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert named in line
+    assert "SECRET" not in line  # a URL's password is never echoed
+    assert result.stdout == ""  # no banner, so no dev token
+    assert not (data_dir / "authsvc.db").exists()
+
+
+def test_serve__port_in_use__one_line_exit_2_and_no_banner(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run_cli("serve", "--data-dir", str(tmp_path), "--port", str(port))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve"], ["worker"], ["db", "upgrade"]],
+    ids=["serve", "worker", "db-upgrade"],
+)
+def test_missing_contract__one_line_exit_2_before_the_database(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    missing = tmp_path / "gone" / "auth-service.yaml"
+    monkeypatch.setattr("authsvc.cli.default_contract_path", lambda name="": missing)
+    data_dir = tmp_path / "data"
+    assert main([*command, "--data-dir", str(data_dir)]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith(f"authsvc: contract error: {missing}")
+    assert captured.out == ""
+    assert not data_dir.exists()
+
+
+def test_invalid_contract__names_the_pointer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "auth-service.yaml"
+    broken.write_text("openapi: 3.1.0\ninfo: {title: t}\npaths: {}\n")  # info.version missing
+    monkeypatch.setattr("authsvc.cli.default_contract_path", lambda name="": broken)
+    assert main(["db", "upgrade", "--data-dir", str(tmp_path / "data")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"authsvc: contract error: {broken}: ")
+    assert "version" in line

@@ -93,3 +93,27 @@ def test_loader__writes_nothing_outside_the_data_directory(
     path.write_text(yaml.safe_dump(document))
     with pytest.raises(ContractError):
         load_contract(path)
+
+
+@pytest.mark.parametrize("version", ["3.1.0", "3.0.3"])
+@pytest.mark.parametrize(
+    "schema",
+    [{"type": "nope"}, {"properties": {"a": {"minLength": -1}}}, {"required": "a"}],
+    ids=["bad-type", "nested-negative-minLength", "required-not-a-list"],
+)
+def test_loader__invalid_schema_object_reported_as_the_spec_validator_says(
+    version: str, schema: dict[str, Any]
+) -> None:
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+
+    document = {
+        "openapi": version,
+        "info": {"title": "t", "version": "1"},
+        "paths": {},
+        "components": {"schemas": {"Thing": schema}},
+    }
+    stock = OpenAPIV31SpecValidator if version.startswith("3.1") else OpenAPIV30SpecValidator
+    expected = next(iter(stock(document).iter_errors()))
+    with pytest.raises(ContractError) as error:
+        load_contract(document)
+    assert error.value.message == expected.message.splitlines()[0]

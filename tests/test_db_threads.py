@@ -78,16 +78,3 @@ def test_idle_threads_end__and_new_work_starts_one_again() -> None:
         time.sleep(0.01)
     assert alive() == 0
     assert threads.call(lambda: "again") == "again"
-
-
-def test_closed__refuses_new_work_after_finishing_the_queue() -> None:
-    threads = WorkerThreads("t", 1)
-    gate = threading.Event()
-    blocker = threads.submit(gate.wait)
-    queued = threads.submit(lambda: "queued ran")
-    threads.close()
-    gate.set()
-    blocker.result(5)
-    assert queued.result(5) == "queued ran"
-    with pytest.raises(RuntimeError, match="closed"):
-        threads.submit(lambda: None)

@@ -148,15 +148,23 @@ def to_json_schema(schema: Any, *, is_31: bool) -> Any:
     """An OpenAPI Schema Object as plain JSON Schema (for generators that read type arrays)."""
     if is_31 or not isinstance(schema, (dict, list)):
         return schema
-    return _from_30(schema)
+    return _from_30(schema, {})
 
 
-def _from_30(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_from_30(item) for item in node]
-    if not isinstance(node, dict):
+# The resolved view shares one object per inlined reference; both conversions below keep that
+# sharing (memo by object, for one call), so their cost is linear in the document as written.
+
+
+def _from_30(node: Any, memo: dict[int, Any]) -> Any:
+    if not isinstance(node, (dict, list)):
         return node
-    out = {key: _from_30(value) for key, value in node.items()}
+    if id(node) in memo:
+        return memo[id(node)]
+    if isinstance(node, list):
+        converted: Any = [_from_30(item, memo) for item in node]
+        memo[id(node)] = converted
+        return converted
+    out = {key: _from_30(value, memo) for key, value in node.items()}
     if out.pop("nullable", False) is True:
         if "type" in out:
             out["type"] = [out["type"], "null"]
@@ -169,27 +177,32 @@ def _from_30(node: Any) -> Any:
                 out[f"exclusive{bound}"] = out.pop(bound.lower())
             else:
                 out.pop(f"exclusive{bound}")
+    memo[id(node)] = out
     return out
 
 
-def strip_properties(schema: Any, flag: str) -> Any:
+def strip_properties(schema: Any, flag: str, _memo: dict[int, Any] | None = None) -> Any:
     """Drop `readOnly` (requests) or `writeOnly` (responses) properties, as the spec asks."""
     if not isinstance(schema, dict):
         return schema
+    memo = {} if _memo is None else _memo
+    if id(schema) in memo:
+        return memo[id(schema)]
     out = dict(schema)
+    memo[id(schema)] = out
     props = out.get("properties")
     if isinstance(props, dict):
         dropped = {k for k, v in props.items() if isinstance(v, dict) and v.get(flag) is True}
         out["properties"] = {
-            k: strip_properties(v, flag) for k, v in props.items() if k not in dropped
+            k: strip_properties(v, flag, memo) for k, v in props.items() if k not in dropped
         }
         if isinstance(out.get("required"), list):
             out["required"] = [r for r in out["required"] if r not in dropped]
     if isinstance(out.get("items"), dict):
-        out["items"] = strip_properties(out["items"], flag)
+        out["items"] = strip_properties(out["items"], flag, memo)
     for key in ("allOf", "anyOf", "oneOf"):
         if isinstance(out.get(key), list):
-            out[key] = [strip_properties(s, flag) for s in out[key]]
+            out[key] = [strip_properties(s, flag, memo) for s in out[key]]
     return out
 
 

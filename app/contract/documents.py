@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ import yaml
 # Nodes that aliases may add to a document beyond its own size (see `_check_aliases`).
 ALIAS_BUDGET = 100_000
 ALIAS_GROWTH = 10
+
+# An anchor (`&name`) starts a token: after a line start, a space or a flow indicator.
+_MAY_HAVE_ANCHORS = re.compile(r"(?:^|[\s\[{,])&[^\s\[\]{},]", re.MULTILINE)
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -76,7 +80,8 @@ def parse_document(text: str, *, json_only: bool = False) -> Any:
             node = loader.get_single_node()
             if node is None:
                 return None
-            _check_aliases(node)
+            if _MAY_HAVE_ANCHORS.search(text):  # no anchor, no alias: nothing to measure
+                _check_aliases(node)
             return loader.construct_document(node)
         finally:
             loader.dispose()

@@ -61,7 +61,8 @@ class Check:
         memo = type(value) in _MEMO_TYPES and (
             not isinstance(value, str) or len(value) <= _MEMO_MAX_STRING
         )
-        key = (type(value), value)
+        # A message quotes the value: 0.0 and -0.0 are equal keys but read differently.
+        key = (type(value), repr(value) if isinstance(value, float) else value)
         if memo and (cached := self._verdicts.get(key)) is not None:
             return None if cached is _VALID else str(cached)
         error = first_error(self.validator, value)

@@ -75,7 +75,9 @@ _INSTANCE_KEYWORDS = frozenset(
 # A chain of references deeper than this is refused rather than followed to a RecursionError.
 _MAX_REF_DEPTH = 200
 
-Result = tuple[Any, bool]
+Result = tuple[Any, bool, int]
+# Schema references inlined into one another at most this deep; deeper ones stay `$ref`s.
+MAX_INLINED_HEIGHT = 32
 
 
 class RefError(ValueError):
@@ -161,11 +163,19 @@ def _ref_error(ref: str, exc: Unresolvable) -> RefError:
 
 
 class _Inliner:
-    """A walk over the document; results of cycle-free references are shared, not copied."""
+    """A walk over the document; each reference's result is built once and shared, not copied.
+
+    A `$ref` left in place (absolute) means the same as its target inlined, so a result is
+    reusable wherever the reference appears, whichever walk built it. Each result carries its
+    height: how many inlined schema references deep it goes. A schema reference whose target is
+    taller than `MAX_INLINED_HEIGHT`, or met more than `MAX_INLINED_HEIGHT` references deep, stays
+    a `$ref`, so no chain of references, however long, makes the resolved view (whose readers
+    recurse) deeper than that; the validators and the mock's samplers follow the `$ref`.
+    """
 
     def __init__(self, refs: ContractRefs) -> None:
         self._refs = refs
-        self._done: dict[tuple[str, bool], Any] = {}
+        self._done: dict[tuple[str, bool, bool], tuple[Any, int]] = {}
 
     def walk(
         self,
@@ -175,48 +185,61 @@ class _Inliner:
         chain: tuple[str, ...] = (),
         *,
         example: bool = False,
+        schema: bool = False,
     ) -> Result:
-        """(inlined node, whether a cycle was left inside it).
+        """(inlined node, whether a cycle was left inside it, height).
 
         `stack` holds the references being followed, `chain` those followed since the walk last
         went down into the instance (`properties`, `items`...): a cycle within `chain` never
         reaches a value (`A: {allOf: [B]}`, `B: {oneOf: [A]}`, a parameter that is its own
-        `$ref`) and is refused. `example`: the node is an Example Object.
+        `$ref`) and is refused. `example`: the node is an Example Object; `schema`: the node is
+        (inside) a Schema Object.
         """
         if isinstance(node, list):
-            items, cyclic = [], False
+            items, cyclic, height = [], False, 0
             for item in node:
-                value, inner = self.walk(item, base, stack, chain)
+                value, inner, tall = self.walk(item, base, stack, chain, schema=schema)
                 items.append(value)
-                cyclic = cyclic or inner
-            return items, cyclic
+                cyclic, height = cyclic or inner, max(height, tall)
+            return items, cyclic, height
         if not isinstance(node, dict):
-            return node, False
+            return node, False, 0
         ref = node.get("$ref")
         if isinstance(ref, str):
-            return self._follow(node, ref, base, stack, chain, example=example)
+            return self._follow(node, ref, base, stack, chain, example=example, schema=schema)
         out: dict[str, Any] = {}
-        cyclic = False
+        cyclic, height = False, 0
         for key, value in node.items():
+            inner, tall = False, 0
             if _is_data(key, value) or (example and key == "value"):
-                out[key], inner = value, False
+                out[key] = value
             elif key in _NAME_MAPS and isinstance(value, dict):
-                out[key], inner = self._walk_names(value, base, stack, example=key == "examples")
+                in_schema = schema or key == "schemas"
+                out[key], inner, tall = self._walk_names(
+                    value, base, stack, example=key == "examples", schema=in_schema
+                )
             else:
                 inner_chain = () if key in _INSTANCE_KEYWORDS else chain
-                out[key], inner = self.walk(value, base, stack, inner_chain)
-            cyclic = cyclic or inner
-        return out, cyclic
+                in_schema = schema or key == "schema"
+                out[key], inner, tall = self.walk(value, base, stack, inner_chain, schema=in_schema)
+            cyclic, height = cyclic or inner, max(height, tall)
+        return out, cyclic, height
 
     def _walk_names(
-        self, node: dict[str, Any], base: str, stack: tuple[str, ...], *, example: bool
+        self,
+        node: dict[str, Any],
+        base: str,
+        stack: tuple[str, ...],
+        *,
+        example: bool,
+        schema: bool,
     ) -> Result:
         out: dict[str, Any] = {}
-        cyclic = False
+        cyclic, height = False, 0
         for name, value in node.items():
-            out[name], inner = self.walk(value, base, stack, example=example)
-            cyclic = cyclic or inner
-        return out, cyclic
+            out[name], inner, tall = self.walk(value, base, stack, example=example, schema=schema)
+            cyclic, height = cyclic or inner, max(height, tall)
+        return out, cyclic, height
 
     def _follow(
         self,
@@ -227,30 +250,44 @@ class _Inliner:
         chain: tuple[str, ...],
         *,
         example: bool,
+        schema: bool,
     ) -> Result:
         absolute = join(base, ref)
         if absolute in chain:
             raise RefError(ref, f"circular $ref {ref!r} never reaches a value")
         if absolute in stack:
-            return {**node, "$ref": absolute}, True
+            return {**node, "$ref": absolute}, True, 0
+        if schema and len(stack) >= MAX_INLINED_HEIGHT:
+            return {**node, "$ref": absolute}, False, 0
         if len(stack) > _MAX_REF_DEPTH:
             raise RefError(ref, f"references nested more than {_MAX_REF_DEPTH} deep at {ref!r}")
-        done = self._done.get((absolute, example))
+        key = (absolute, example, schema)
+        done = self._done.get(key)
         if done is not None:
-            resolved, cyclic = done, False
+            (resolved, height), cyclic = done, False
         else:
             target, target_base = self._refs.lookup(ref, base)
-            resolved, cyclic = self.walk(
-                target, target_base, (*stack, absolute), (*chain, absolute), example=example
+            resolved, cyclic, height = self.walk(
+                target,
+                target_base,
+                (*stack, absolute),
+                (*chain, absolute),
+                example=example,
+                schema=schema,
             )
-            if not cyclic:  # a result that depends on the stack is not reusable
-                self._done[absolute, example] = resolved
+            self._done[key] = (resolved, height)
+        if schema:
+            height += 1
+            if height > MAX_INLINED_HEIGHT:
+                return {**node, "$ref": absolute}, cyclic, 0
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         if siblings and isinstance(resolved, dict):
             # 3.1 allows keywords next to $ref (e.g. description); they win.
-            extra, inner = self.walk(siblings, base, stack, chain, example=example)
-            return {**resolved, **extra}, cyclic or inner
-        return resolved, cyclic
+            extra, inner, tall = self.walk(
+                siblings, base, stack, chain, example=example, schema=schema
+            )
+            return {**resolved, **extra}, cyclic or inner, max(height, tall)
+        return resolved, cyclic, height
 
 
 def _is_data(key: str, value: Any) -> bool:

@@ -1,21 +1,16 @@
-"""Background WAL checkpoints for SQLite, so no request pays for one.
+"""Background WAL checkpoints for SQLite, so no write transaction pays for one.
 
-In WAL mode SQLite copies the log back into the database file (a checkpoint, with two fsyncs)
+In WAL mode SQLite copies the log back into the database file (a checkpoint, with two syncs)
 inside whichever COMMIT pushes the log past `wal_autocheckpoint` pages. That commit holds the write
-lock meanwhile, so every queued writer waits too, and since SQLite resends run on the event loop
-when the lock is free (app.services.container), so does every other request. Here a thread runs
+lock meanwhile, so the writer thread and every write queued behind it wait too. Here a thread runs
 `PRAGMA wal_checkpoint(PASSIVE)` every `interval_seconds` on its own connection instead: a
 passive checkpoint takes no write lock, so writers carry on while it copies and syncs, and a
 writer that starts once the log is fully copied restarts it from the beginning. Request
 connections keep a much higher autocheckpoint as a backstop (see
 `authsvc.db.engine.BACKGROUND_CHECKPOINT_PAGES`): when this thread is not running, or writes are so
 continuous that no writer ever finds the log fully copied, a commit checkpoints as before, and
-finds little left to copy.
-
-Measured (wrk, resend on SQLite, alternating runs): at 1 connection p99 6.5 -> 3.0 ms; at 16
-connections p99 unchanged (queueing dominates) and throughput 4-5% lower, as frequent passive
-checkpoints coalesce fewer page writes than rare blocking ones. A 1 s interval was worse on both
-counts (p99 11-13 ms at 1 connection): the log grows longer between restarts.
+finds little left to copy. The interval was chosen by measurement: the figures, and the longer
+interval that was worse, are in bench/results/2026-12-01-writepath.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ PostgreSQL writes) the same queue feeds several threads.
 
 Threads are daemons started on demand and ended after `idle_seconds` without work: a thread
 stuck on a database that stopped answering must never keep the process from exiting, and an app
-built per test must not leave threads behind.
+built per test must not leave threads behind (so there is nothing to close at shutdown).
 """
 
 from __future__ import annotations
@@ -32,18 +32,15 @@ class WorkerThreads:
         self.name = name
         self.count = count
         self._idle_seconds = idle_seconds
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
         self._unclaimed_idle = 0  # idle threads no queued job has been promised to yet
-        self._closed = False
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         """Queue `fn`; its future is cancelled (and `fn` never runs) if cancelled before it starts."""
         future: Future[T] = Future()
         with self._lock:
-            if self._closed:
-                raise RuntimeError(f"{self.name}: closed")
             self._jobs.put((future, fn))
             if self._unclaimed_idle:
                 self._unclaimed_idle -= 1  # that thread will take this job
@@ -58,15 +55,6 @@ class WorkerThreads:
         """Run `fn` on these threads and wait for it: for callers that are threads themselves."""
         return self.submit(fn).result()
 
-    def close(self) -> None:
-        """Refuse new jobs; queued ones still run, then the threads end."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            for _ in range(self._threads):
-                self._jobs.put(None)
-
     def _work(self) -> None:
         while True:
             try:
@@ -78,8 +66,6 @@ class WorkerThreads:
                         self._threads -= 1
                         return
                 continue  # a job was promised to an idle thread: wait for it
-            if job is None:
-                return
             future, fn = job
             if future.set_running_or_notify_cancel():
                 try:

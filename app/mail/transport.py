@@ -14,6 +14,7 @@ import smtplib
 import socket
 import ssl
 import tempfile
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,10 @@ _SCHEMES: dict[str, tuple[SmtpMode, int]] = {
 _ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9.-]+")
 MAX_ERROR_CHARS = 300
+# A temporary file whose writer may still be alive (another host, another pid namespace) is removed
+# only past this age; a write takes milliseconds. Maildir's readers use 36 hours for the same rule.
+STALE_TEMPORARY_SECONDS = 3600.0
+_TEMPORARY = re.compile(r"^\.(?:(?P<pid>\d+)\.)?[^/]*\.tmp$")
 
 
 class DeliveryError(Exception):
@@ -244,11 +249,16 @@ def eml_filename(message_id: str) -> str:
 
 
 class FileTransport:
-    """Writes each message to `<directory>/<message-id>.eml` atomically; a retry overwrites it."""
+    """Writes each message to `<directory>/<message-id>.eml` atomically; a retry overwrites it.
+
+    A writer killed between creating its temporary file and the rename leaves a complete message,
+    invite link included, under a hidden name; each transport removes such leftovers as it starts.
+    """
 
     def __init__(self, directory: Path, *, mail_from: str) -> None:
         self._directory = directory
         self._mail_from = mail_from
+        remove_stale_temporaries(directory)
 
     def describe(self) -> str:
         return f"files in {self._directory}"
@@ -264,9 +274,52 @@ class FileTransport:
         logger.info("mail written to %s", path)
 
 
+def remove_stale_temporaries(directory: Path, *, now: float | None = None) -> list[Path]:
+    """Delete the temporary files no live writer will rename: its process is gone, or it is old.
+
+    The writer's pid is in the name (`.<pid>.<random>.tmp`, as Maildir puts it in its `tmp/`
+    names), so several workers writing to one folder never remove each other's file in flight.
+    """
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed  # no folder yet: nothing was ever written
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = match.group("pid")
+        try:
+            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY_SECONDS
+        except OSError:
+            continue
+        if old or (pid is not None and int(pid) != os.getpid() and not _process_alive(int(pid))):
+            with suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    if removed:
+        logger.warning("removed %d unfinished mail file(s) from %s", len(removed), directory)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, someone else's
+    except OverflowError:
+        return False
+    return True
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    # mkstemp creates the file 0600: the message holds a live invite link until it is read.
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    # mkstemp creates the file 0600: the message holds a live invite link until it is read. The pid
+    # in the name tells a later start whether the writer can still finish it.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -169,9 +169,7 @@ class Services:
             return False
 
     def close(self) -> None:
-        """Stop the database threads (queued work still runs) and close the pool."""
-        self.writes.threads.close()
-        self.reads.threads.close()
+        """Close the pool; the database threads end by themselves once idle."""
         self.writes.engine.dispose()
 
 

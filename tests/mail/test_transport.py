@@ -5,8 +5,13 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+import os
+import signal
 import smtplib
 import stat
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -282,3 +287,85 @@ def test_build_transport__picks_by_smtp_url(
     transport = build_transport(make_settings(tmp_path, smtp_url=smtp_url))
     assert isinstance(transport, kind)
     assert transport.describe() == description.format(tmp=tmp_path)
+
+
+# A writer that stalls in fsync, after writing the whole message to its temporary file.
+_STALLED_WRITER = """
+import sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from authsvc.mail import transport
+transport.os.fsync = lambda fd: time.sleep(120)
+transport.FileTransport(Path(sys.argv[1]), mail_from="a@mail.example.test").send(
+    transport.OutboundMail(
+        message_id="<m1@mail.example.test>", recipient="ada@example.test", subject="Invite",
+        text="https://auth.example.test/invite/tok-SECRET", html="<p>tok-SECRET</p>",
+        created_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+)
+"""
+
+
+def _temporaries(directory: Path) -> list[Path]:
+    return sorted(directory.glob(".*.tmp"))
+
+
+def test_file_transport__writer_killed_mid_delivery__leftover_removed_at_next_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "mail"
+    writer = subprocess.Popen([sys.executable, "-c", _STALLED_WRITER, str(directory)])
+    try:
+        deadline = time.monotonic() + 30
+        while not any(p.stat().st_size for p in _temporaries(directory)):
+            assert writer.poll() is None, "the writer died before writing"
+            assert time.monotonic() < deadline, "the writer never wrote its temporary file"
+            time.sleep(0.05)
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=10)
+    [leftover] = _temporaries(directory)
+    assert b"tok-SECRET" in leftover.read_bytes()  # a complete invite, link included
+    assert stat.S_IMODE(leftover.stat().st_mode) == 0o600
+
+    with caplog.at_level(logging.WARNING, logger="authsvc.mail.transport"):
+        FileTransport(directory, mail_from=MAIL_FROM)
+
+    assert list(directory.iterdir()) == []
+    assert "removed 1 unfinished mail file" in caplog.text
+    assert "SECRET" not in caplog.text
+
+
+def test_remove_stale_temporaries__spares_live_writers_and_fresh_files(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait(timeout=30)
+        now = time.time()
+        files = {
+            "live-writer": tmp_path / f".{sleeper.pid}.abc123.tmp",
+            "own-process": tmp_path / f".{os.getpid()}.abc123.tmp",
+            "dead-writer": tmp_path / f".{dead.pid}.abc123.tmp",
+            "no-pid-fresh": tmp_path / ".abc123.tmp",
+            "no-pid-old": tmp_path / ".old123.tmp",
+            "live-writer-old": tmp_path / f".{sleeper.pid}.old123.tmp",
+            "a-message": tmp_path / "m1_mail.example.test.eml",
+        }
+        for path in files.values():
+            path.write_bytes(b"x")
+        old = now - transport.STALE_TEMPORARY_SECONDS - 60
+        for name in ("no-pid-old", "live-writer-old"):
+            os.utime(files[name], (old, old))
+
+        removed = transport.remove_stale_temporaries(tmp_path, now=now)
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=10)
+
+    gone = {name for name, path in files.items() if not path.exists()}
+    assert gone == {"dead-writer", "no-pid-old", "live-writer-old"}
+    assert sorted(removed) == sorted(files[name] for name in gone)
+
+
+def test_remove_stale_temporaries__missing_folder__nothing_to_do(tmp_path: Path) -> None:
+    assert transport.remove_stale_temporaries(tmp_path / "absent") == []

@@ -201,16 +201,19 @@ def test_accept__no_timing_difference_between_unusable_tokens(
 ) -> None:
     tokens = _unusable_tokens(client, demo, services)
     timings: dict[str, list[float]] = {kind: [] for kind in tokens}
-    for _round in range(7):  # interleaved, so that load on the machine hits every kind alike
+    for _round in range(9):  # interleaved, so that load on the machine hits every kind alike
         for kind, token in tokens.items():
             started = time.perf_counter()
             assert _accept(client, token).status_code == 400
             timings[kind].append(time.perf_counter() - started)
+    # The fastest of each kind is its cost without the machine's noise (other tests, other
+    # engineers' processes), the best estimate an attacker timing us could make too.
+    best = {kind: min(values) for kind, values in timings.items()}
     medians = {kind: statistics.median(values) for kind, values in timings.items()}
     # The Argon2id hash (tens of ms) runs for every kind; what differs (whether a row matched an
-    # indexed lookup) is microseconds. Generous bound for a loaded machine: within 40% + 10 ms.
-    fastest, slowest = min(medians.values()), max(medians.values())
-    assert slowest <= fastest * 1.4 + 0.010, medians
+    # indexed lookup) is microseconds. Generous bound for a loaded machine: within 50% + 10 ms.
+    fastest, slowest = min(best.values()), max(best.values())
+    assert slowest <= fastest * 1.5 + 0.010, (best, medians)
 
 
 def test_accept__malformed_token_is_a_documented_400(client: TestClient) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from authsvc.config import Settings
-from authsvc.db.models import AuditEvent, Invitation, OutboxMessage, User
+from authsvc.db.models import AuditEvent, Customer, Invitation, OutboxMessage, User
 from authsvc.demo import DEMO
 from authsvc.security.keys import load_or_create_dev_keys
 from authsvc.security.tokens import TokenMinter
@@ -126,3 +126,13 @@ def test_claims__the_stored_platform_flag_decides(
     )
     response = client.get(users_url(DEMO.other_customer_id), headers=bearer(modest))
     assert response.status_code == 200
+
+
+def test_claims__users_of_an_inactive_customer_are_401(
+    client: TestClient, demo: dict[str, Any], services: Services
+) -> None:
+    url = users_url(DEMO.customer_id)
+    assert client.get(url, headers=bearer(demo["admin_token"])).status_code == 200
+    with db(services) as session, session.begin():
+        session.get_one(Customer, DEMO.customer_id).is_active = False
+    assert client.get(url, headers=bearer(demo["admin_token"])).status_code == 401

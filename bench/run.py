@@ -20,7 +20,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from bench import before, breakdown, contract, machine, mock_server, report, router, service
+from bench import (
+    before,
+    breakdown,
+    contract,
+    lifecycle,
+    machine,
+    mock_server,
+    report,
+    router,
+    service,
+)
 from bench.load import have_wrk
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -167,7 +177,7 @@ def _progress(sample: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="one short pass (< 60 s)")
-    parser.add_argument("--suites", default="service,mock,router,breakdown,contract")
+    parser.add_argument("--suites", default="service,lifecycle,mock,router,breakdown,contract")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="per load point")
     parser.add_argument("--warmup", type=float, default=1.0)
@@ -211,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "router": run_router,
         "breakdown": run_breakdown,
         "contract": run_contract,
+        "lifecycle": lifecycle.run_lifecycle,
     }
     unknown = set(suites) - set(runners)
     if unknown:
@@ -241,8 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     stem = dt.date.today().isoformat() + ("-smoke" if args.smoke else "")
     (out_dir / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (out_dir / f"{stem}.md").write_text(report.render(results))
-    print(report.render(results))
+    rendered = report.render(results)
+    if "lifecycle" in results:
+        rendered += "\n" + lifecycle.render(results["lifecycle"])
+    (out_dir / f"{stem}.md").write_text(rendered)
+    print(rendered)
     print(f"bench: wrote {out_dir / stem}.{{json,md}} in {results['elapsed_s']} s", flush=True)
     return 0
 

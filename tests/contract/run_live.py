@@ -12,8 +12,11 @@ and reached the statuses each target must show; JUnit reports and a summary go t
 from __future__ import annotations
 
 import argparse
+import email
+import email.policy
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +40,7 @@ CONTRACT = REPO / "openapi" / "auth-service.yaml"
 API = "/auth/api/v1"
 TARGETS = ("live", "mock-static", "mock-dynamic")
 EVERY_STATUS = frozenset({200, 400, 401, 403, 404, 429})
+INVITE_LINK = re.compile(r"/invite/([A-Za-z0-9_-]{20,})")
 # Resends per user and window: low enough that the aimed cases hit 429, short enough that most
 # of them still get a 200 (the window keeps sliding during the run).
 LIVE_SETTINGS = {
@@ -211,14 +215,35 @@ def _read_junit(result: RunResult, path: Path) -> None:
 
 
 def check_service_log(target: Target) -> list[str]:
-    """What the service's own log says went wrong: any traceback or unhandled error."""
+    """What the service's own log says went wrong: a traceback, an unhandled error, a secret.
+
+    Every invite token the run's mails carried is looked for in the log: the accept path carries
+    one, and the run accepted some of them.
+    """
     text = target.log_path.read_text(errors="replace")
     problems = []
     if "Traceback" in text:
         problems.append(f"traceback in {target.log_path.name}")
     if " ERROR " in text:
         problems.append(f"ERROR lines in {target.log_path.name}")
+    tokens = invite_tokens(target.mail_dir) if target.mail_dir else set()
+    leaked = sum(token in text for token in tokens)
+    if leaked:
+        problems.append(f"{leaked} of {len(tokens)} invite tokens in {target.log_path.name}")
+    if target.mail_dir and not tokens:
+        problems.append("no invite mail was written: the create/resend cases never succeeded")
     return problems
+
+
+def invite_tokens(mail_dir: Path) -> set[str]:
+    """The token of every invite link in the mail folder's .eml files."""
+    found: set[str] = set()
+    for path in mail_dir.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = message.get_body(("plain",))
+        if body is not None:
+            found.update(INVITE_LINK.findall(body.get_content()))
+    return found
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

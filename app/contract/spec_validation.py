@@ -97,6 +97,8 @@ def _fast_classes() -> tuple[Any, Any]:
     try:
         stock31 = keywords.OpenAPIV31SchemaValidator
         stock30 = keywords.OpenAPIV30SchemaValidator
+        values31 = keywords.OpenAPIV31ValueValidator
+        values30 = keywords.OpenAPIV30ValueValidator
         stock31._get_schema_checker  # noqa: B018 - the hook this relies on
         stock30._get_schema_checker  # noqa: B018
     except AttributeError:
@@ -118,16 +120,27 @@ def _fast_classes() -> tuple[Any, Any]:
         def _get_schema_checker(self, schema: Any, schema_value: Any) -> Callable[[Any], None]:
             return _fast(super()._get_schema_checker(schema, schema_value))
 
+    # A schema's `default` is checked against its schema, but not its `format`: the format
+    # packages the validators need (uri, hostname, ...) would otherwise refuse documents that Prism
+    # and the stock validator serve, such as GitHub's `default: ""` under `format: uri`.
+    class Defaults31(values31):  # type: ignore[misc,valid-type]
+        value_validator_format_checker = None
+
+    class Defaults30(values30):  # type: ignore[misc,valid-type]
+        value_validator_format_checker = None
+
     class FastV31(OpenAPIV31SpecValidator):  # type: ignore[misc]
         keyword_validators = {  # noqa: RUF012 - the base class declares it so
             **OpenAPIV31SpecValidator.keyword_validators,
             "schema": Fast31Schema,
+            "default": Defaults31,
         }
 
     class FastV30(OpenAPIV30SpecValidator):  # type: ignore[misc]
         keyword_validators = {  # noqa: RUF012 - the base class declares it so
             **OpenAPIV30SpecValidator.keyword_validators,
             "schema": Fast30Schema,
+            "default": Defaults30,
         }
 
     return FastV31, FastV30

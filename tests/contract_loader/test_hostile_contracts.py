@@ -229,3 +229,10 @@ def test_long_reference_chain__loads_and_validates(tmp_path: Path) -> None:
     assert ask(nested) == 204
     nested["owner"]["owner"]["owner"]["id"] = "not an integer"  # type: ignore[index]
     assert ask(nested) == 422
+
+
+def test_load_contract__default_outside_its_format_loads() -> None:
+    """A `default` is checked against its schema, not its format (Prism serves such documents)."""
+    contract = load_contract(CONTRACTS / "loader-format-in-default.yaml")
+    (operation,) = contract.operations()
+    assert operation.parameters[0]["schema"]["default"] == ""

@@ -103,3 +103,64 @@ def test_mock_verify_jwt__slow_jwks_does_not_block_the_loop(
     assert verified_at >= JWKS_DELAY  # the token really waited for the slow JWKS
     assert anonymous_at < JWKS_DELAY  # ... and the other request did not wait with it
     assert lag < 0.5, f"the event loop stalled {lag:.3f} s"
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    """A real server behind `--proxy` that answers the resend as the contract documents."""
+    body = json.dumps({"status": "success", "message": "Invite mail sent successfully"}).encode()
+
+    class Upstream(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_mock_proxy_verify_jwt__slow_jwks_does_not_block_the_loop(
+    slow_jwks: str, upstream: str, key: ec.EllipticCurvePrivateKey
+) -> None:
+    """The validation proxy checks the bearer of each exchange with the same verifier, off-loop."""
+    check = JwtCheck.build(jwks_url=slow_jwks, customer_param=None)
+    app = MockApp(load_contract(SEED), MockOptions(jwt=check), proxy=upstream)
+    token = jwt.encode(
+        {"exp": int(time.time()) + 600}, key, algorithm="ES256", headers={"kid": "k1"}
+    )
+
+    async def scenario() -> tuple[int, float]:
+        lag = 0.0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal lag
+            while not stop.is_set():
+                before = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lag = max(lag, time.perf_counter() - before - 0.01)
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            ticking = asyncio.create_task(ticker())
+            answered = await client.post(RESEND, headers={"Authorization": f"Bearer {token}"})
+            stop.set()
+            await ticking
+        return answered.status_code, lag
+
+    status, lag = asyncio.run(scenario())
+    assert status == 200
+    assert lag < 0.5, f"the event loop stalled {lag:.3f} s"

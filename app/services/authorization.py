@@ -27,6 +27,12 @@ from authsvc.security.principal import Principal
 _users, _subroles, _customers = users_table, subroles_table, customers_table
 
 # Built once: the statement is compiled and cached by SQLAlchemy after its first use.
+# The subrole whose permissions a user holds: a subrole of another customer grants nothing, should
+# one ever be assigned. Every query that reads a user's permissions joins on this.
+USER_SUBROLE = and_(
+    _subroles.c.id == _users.c.subrole_id, _subroles.c.customer_id == _users.c.customer_id
+)
+
 _CALLER = (
     select(
         _users.c.customer_id,
@@ -37,12 +43,7 @@ _CALLER = (
     )
     .select_from(
         _users.join(_customers, _customers.c.id == _users.c.customer_id).outerjoin(
-            # A subrole of another customer grants nothing, should one ever be assigned.
-            _subroles,
-            and_(
-                _subroles.c.id == _users.c.subrole_id,
-                _subroles.c.customer_id == _users.c.customer_id,
-            ),
+            _subroles, USER_SUBROLE
         )
     )
     .where(_users.c.id == bindparam("caller_id"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from authsvc.db.models import (
     UserStatus,
@@ -25,6 +25,7 @@ from authsvc.db.types import utcnow
 from authsvc.errors import InvalidInvitation
 from authsvc.security.issuer import IssuedTokens, TokenIssuer
 from authsvc.services.audit import record_event
+from authsvc.services.authorization import USER_SUBROLE
 
 _invitations, _users, _subroles = invitations_table, users_table, subroles_table
 
@@ -37,11 +38,7 @@ _USABLE_INVITATION = (
     )
     .select_from(
         _invitations.join(_users, _users.c.id == _invitations.c.user_id).outerjoin(
-            _subroles,
-            and_(
-                _subroles.c.id == _users.c.subrole_id,
-                _subroles.c.customer_id == _users.c.customer_id,
-            ),
+            _subroles, USER_SUBROLE
         )
     )
     .where(

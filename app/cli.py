@@ -151,7 +151,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from authsvc.factory import create_app
-    from authsvc.http_server import ensure_file_descriptors, quiet_accept_errors, uvicorn_config
+    from authsvc.web.http_server import ensure_file_descriptors, quiet_accept_errors, uvicorn_config
 
     # Everything that can be wrong is checked before the database is touched, the banner (which
     # holds a dev token) is printed, or the port is bound.
@@ -249,7 +249,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
-    from authsvc.mock.cli import run_mock
+    from authsvc.mock.serve.cli import run_mock
 
     _check_port(args.port)
     return int(run_mock(args))
@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mock = commands.add_parser("mock", help="Prism-compatible mock server for a contract")
     try:
-        from authsvc.mock.cli import add_mock_arguments
+        from authsvc.mock.serve.cli import add_mock_arguments
     except ImportError:  # pragma: no cover - the mock package is optional at import time
         mock.add_argument("spec")
     else:

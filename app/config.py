@@ -19,7 +19,7 @@ from authsvc.errors import ConfigError
 from authsvc.smtp_url import parse_smtp_url
 
 if TYPE_CHECKING:  # the server stack is imported only by the commands that serve
-    from authsvc.http_server import HttpLimits
+    from authsvc.web.http_server import HttpLimits
 
 ENV_PREFIX = "AUTHSVC_"
 # Reserved for the test suite and CI (database URL, Prism, Chromium); never read by the service.
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
 
-    # The HTTP server's own limits (authsvc.http_server), enforced before a request reaches the app;
+    # The HTTP server's own limits (authsvc.web.http_server), enforced before a request reaches the app;
     # nginx's defaults are the anchor (large_client_header_buffers 4 x 8k, client_header_timeout,
     # worker_connections 512).
     http_max_request_line_bytes: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
@@ -187,7 +187,7 @@ class Settings(BaseSettings):
 
     @property
     def http_limits(self) -> HttpLimits:
-        from authsvc.http_server import HttpLimits
+        from authsvc.web.http_server import HttpLimits
 
         return HttpLimits(
             max_request_line_bytes=self.http_max_request_line_bytes,

@@ -18,28 +18,28 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.security import BearerSecurityHandler
 
-from authsvc.asgi_guards import RequestGuard
 from authsvc.config import Settings
-from authsvc.connexion31 import (
-    check_parameters_supported,
-    install_openapi31_support,
-    validator_map,
-)
 from authsvc.contract import Contract, default_contract_path, load_contract
 from authsvc.db.checkpoints import WalCheckpointer
 from authsvc.db.engine import create_db_engine, is_sqlite
-from authsvc.http_errors import install_error_handlers
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
 from authsvc.security.issuer import TokenIssuer
 from authsvc.security.redaction import install_log_redaction
 from authsvc.security.signing import load_signing_key
 from authsvc.security.tokens import build_token_verifier
+from authsvc.services.accept_invitation import AcceptanceService
 from authsvc.services.container import Services, database_runners
 from authsvc.services.health import HealthService
-from authsvc.services.invitations import AcceptanceService
-from authsvc.services.invites import InviteService
-from authsvc.services.users import UserService
+from authsvc.services.resend_invite import InviteService
+from authsvc.services.write_users import UserService
+from authsvc.web.asgi_guards import RequestGuard
+from authsvc.web.connexion31 import (
+    check_parameters_supported,
+    install_openapi31_support,
+    validator_map,
+)
+from authsvc.web.http_errors import install_error_handlers
 
 logger = logging.getLogger("authsvc")
 OPERATIONS_CONTRACT = default_contract_path("operations.yaml")

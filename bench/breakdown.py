@@ -90,7 +90,7 @@ def in_process_service() -> Iterator[tuple[dict[str, Any], Services, AsyncApp, s
 def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
     """Median CPU us per request of each layer over `rounds`, interleaved."""
     from authsvc.db.engine import write_engine
-    from authsvc.services.transactions import run_in_transaction
+    from authsvc.db.runner import run_in_transaction
 
     samples: dict[str, list[float]] = {}
     with in_process_service() as (info, services, app, path):

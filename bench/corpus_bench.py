@@ -1,6 +1,6 @@
 """Startup and memory of `authsvc mock` and Prism on the real-world corpus, in the same run.
 
-`python -m tests.mock.corpus_bench [NAME ...] [--rounds N]` (needs Prism and the corpus, as the
+`python -m bench.corpus_bench [NAME ...] [--rounds N]` (needs Prism and the corpus, as the
 differential test does) prints a Markdown table: seconds from process start to the first answer,
 and resident memory after the document's generated requests were answered once. Figures go to
 bench/results/2026-12-01-mock-corpus.md; nothing here asserts on them.
@@ -20,7 +20,7 @@ import httpx
 
 from authsvc.contract import load_contract
 from tests.mock.realworld import DOCUMENTS, generate, require_documents
-from tests.mock.servers import free_port, require_prism
+from tests.support.mock_servers import free_port, require_prism
 
 
 def _rss_mb(pid: int) -> float:

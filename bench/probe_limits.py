@@ -1,6 +1,6 @@
 """The figures of docs/reliability.md's HTTP limits: issue 10's probe, replayed against `authsvc serve`.
 
-Not a test (nothing asserts a timing): `python -m tests.reliability.probe_limits` starts the service
+Not a test (nothing asserts a timing): `python -m bench.probe_limits` starts the service
 with its default limits on a loopback port, attacks it as the issue's probe did, scaled to finish
 in about a minute, and prints one JSON object of what it measured. Bounded in time and sockets.
 """
@@ -18,7 +18,7 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
-from tests.contract.processes import free_port, running
+from tests.support.processes import free_port, running
 
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 MB = 1024 * 1024

@@ -1,8 +1,8 @@
 """What the server's limits cost per request, against the protocols they could have been built on.
 
-Not a test: `python -m tests.reliability.probe_protocols` serves a trivial ASGI app (so the
+Not a test: `python -m bench.probe_protocols` serves a trivial ASGI app (so the
 protocol's own cost is not hidden behind the service's) under uvicorn with httptools, with
-`authsvc.http_server`'s limited httptools protocol, and with h11 (whose
+`authsvc.web.http_server`'s limited httptools protocol, and with h11 (whose
 `h11_max_incomplete_event_size` is the one size limit uvicorn has), drives each with `wrk` at 16
 connections, alternating subjects for a few rounds, and prints the median req/s of each as JSON.
 """
@@ -16,11 +16,11 @@ import subprocess
 import sys
 import time
 
-from tests.contract.processes import free_port, wait_for_http
+from tests.support.processes import free_port, wait_for_http
 
 SERVER = """
 import sys, uvicorn
-from authsvc.http_server import HttpLimits, uvicorn_config
+from authsvc.web.http_server import HttpLimits, uvicorn_config
 
 async def app(scope, receive, send):
     if scope["type"] != "http":

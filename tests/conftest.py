@@ -20,8 +20,8 @@ from authsvc.db.migrate import upgrade_database
 from authsvc.demo import seed_demo_data
 from authsvc.factory import build_services, create_app
 from authsvc.services.container import Services
-from tests import databases
-from tests.mail.support import SmtpServer, free_port
+from tests.support import databases
+from tests.support.mail import SmtpServer, free_port
 
 # pytester (the mock's pytest-plugin tests) must be enabled from the top-level conftest.
 pytest_plugins = ["pytester"]

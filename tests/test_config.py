@@ -6,7 +6,7 @@ import pytest
 
 from authsvc.config import load_settings
 from authsvc.errors import ConfigError
-from authsvc.http_server import HttpLimits
+from authsvc.web.http_server import HttpLimits
 
 
 @pytest.fixture(autouse=True)

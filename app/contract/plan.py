@@ -1,7 +1,7 @@
 """The compiled plan of each operation: every validator the service and the mock check it with.
 
 Built once per contract, when first asked for (`Contract.plans`); Connexion's `validator_map`
-(authsvc.connexion31) and the mock engine both read their validators from here, by operation.
+(authsvc.web.connexion31) and the mock engine both read their validators from here, by operation.
 Schemas are compiled with the contract's one registry, so a remaining `$ref` (recursion) is
 followed by jsonschema itself. Request bodies are checked without their `readOnly` properties,
 responses without their `writeOnly` ones, as OpenAPI asks.

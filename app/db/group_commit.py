@@ -31,9 +31,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from authsvc.db import deadlines
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import ServiceUnavailable
-from authsvc.services import deadlines
 
 logger = logging.getLogger("authsvc.transactions")
 T = TypeVar("T")

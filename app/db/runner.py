@@ -23,11 +23,11 @@ import anyio
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from authsvc.db import deadlines
 from authsvc.db.engine import write_engine
+from authsvc.db.group_commit import GroupCommit
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import ServiceUnavailable
-from authsvc.services import deadlines
-from authsvc.services.group_commit import GroupCommit
 
 logger = logging.getLogger("authsvc.transactions")
 T = TypeVar("T")
@@ -94,7 +94,7 @@ class Transactions:
     read-then-write unit never deadlocks into "database is locked"; on PostgreSQL it changes
     nothing (row locks are the unit's business, `SELECT ... FOR UPDATE`). `group_commit=True`
     (SQLite's one writer thread) lets the units waiting in the queue share a transaction, each in
-    a savepoint of its own (authsvc.services.group_commit).
+    a savepoint of its own (authsvc.db.group_commit).
     """
 
     def __init__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from authsvc.mock.cli import add_mock_arguments, run_mock
+from authsvc.mock.serve.cli import add_mock_arguments, run_mock
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 `Services` is the facade handlers call: one async method per use case, taking domain arguments
 only (`await services.resend_invite(principal=..., customer_id=..., user_id=...)`). Each method
 runs a synchronous unit of work (a function of a SQLAlchemy `Connection`, see
-`authsvc.services.transactions`) with `await self.writes.run(unit, ...)` or
+`authsvc.db.runner`) with `await self.writes.run(unit, ...)` or
 `await self.reads.run(unit, ...)`. There is one write path: on SQLite `writes` is a single thread
 that owns the write lock, fed by a FIFO queue; on PostgreSQL a few threads, which wait on row
 locks, not on each other. Reads run on threads of their own. The event loop never executes a
@@ -25,18 +25,18 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from authsvc.db.engine import is_sqlite
+from authsvc.db.runner import Transactions
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import PasswordRejected, ServiceUnavailable
 from authsvc.security.issuer import IssuedTokens
 from authsvc.security.passwords import hash_password, password_problems, rejection_message
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
+from authsvc.services.accept_invitation import AcceptanceService
 from authsvc.services.health import HealthService
-from authsvc.services.invitations import AcceptanceService
-from authsvc.services.invites import InviteService, hash_invite_token
+from authsvc.services.resend_invite import InviteService, hash_invite_token
 from authsvc.services.subroles import list_subroles
-from authsvc.services.transactions import Transactions
-from authsvc.services.users import UserChanges, UserFilters, UserPage, UserService
+from authsvc.services.write_users import UserChanges, UserFilters, UserPage, UserService
 
 # Threads for reads, and for PostgreSQL writes. Together they stay below the engine's pool (size
 # plus overflow), so a database thread never waits for a connection that another one holds.
@@ -143,7 +143,7 @@ class Services:
         """Check the password rules, hash it (off the loop), then use up the invitation.
 
         The password is hashed before the invitation is looked up, whatever the token: an
-        unknown token costs what a valid one does (see authsvc.services.invitations).
+        unknown token costs what a valid one does (see authsvc.services.accept_invitation).
         """
         problems = password_problems(password or "")
         if problems:

@@ -12,6 +12,6 @@ class HealthService:
     engine: Engine
 
     def database_answers(self, connection: Connection) -> bool:
-        """A unit of work (authsvc.services.transactions): True once a trivial query succeeds."""
+        """A unit of work (authsvc.db.runner): True once a trivial query succeeds."""
         connection.execute(text("SELECT 1"))
         return True

@@ -140,7 +140,7 @@ class InviteService:
     ) -> AuthServiceError | None:
         """Revoke pending invites, issue a new one and queue its mail; or return why not.
 
-        A unit of work (authsvc.services.transactions): it runs inside the caller's write
+        A unit of work (authsvc.db.runner): it runs inside the caller's write
         transaction, which commits whatever it returns. A refusal is audited in that same
         transaction and returned, not raised, so the audit commits: every check runs before the
         first write.

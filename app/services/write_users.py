@@ -48,7 +48,7 @@ from authsvc.security.policy import USERS_READ_PERMISSION, USERS_WRITE_PERMISSIO
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
 from authsvc.services.authorization import authorize
-from authsvc.services.invites import issue_invitation, revoke_pending_invitation
+from authsvc.services.resend_invite import issue_invitation, revoke_pending_invitation
 
 _users, _subroles, _customers = users_table, subroles_table, customers_table
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsvc.errors import AuthServiceError, NotFound, RequestValidationError
-from authsvc.http_errors import render
+from authsvc.web.http_errors import render
 
 # Starlette's route patterns never match control characters, so a path carrying one (e.g. a %0A in
 # an ID) would fall through to an undocumented 404. It is malformed input: answer the documented 400.

@@ -23,7 +23,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from authsvc.errors import AuthServiceError, ConfigError, FailError, RequestValidationError
-from authsvc.http_errors import envelope
+from authsvc.web.http_errors import envelope
 
 logger = logging.getLogger("authsvc.http")
 

@@ -26,8 +26,8 @@ from authsvc.db.types import utcnow
 from authsvc.security.issuer import hash_refresh_token
 from authsvc.security.redaction import InviteTokenRedactor
 from authsvc.services.container import Services
-from tests.api.contract_check import assert_documented, example_of
-from tests.api.lifecycle_support import (
+from tests.support.contract_check import assert_documented, example_of
+from tests.support.lifecycle import (
     ACCEPT,
     GOOD_PASSWORD,
     accept_url,

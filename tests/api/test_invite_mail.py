@@ -19,7 +19,7 @@ from authsvc.db.types import utcnow
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import OutboxWorker
 from authsvc.services.container import Services
-from tests.mail.support import SmtpServer
+from tests.support.mail import SmtpServer
 
 LINK = re.compile(r"https://app\.example\.test/invite/([A-Za-z0-9_\-]+)")
 

@@ -20,7 +20,7 @@ from authsvc.security.jwk import public_jwk
 from authsvc.security.keys import DevKeys, load_or_create_dev_keys
 from authsvc.security.principal import RESEND_INVITE_PERMISSION
 from authsvc.security.tokens import mint_token
-from tests.security.helpers import RecordingServer, recording_server
+from tests.support.keys import RecordingServer, recording_server
 
 JWKS_PATH = "/.well-known/jwks.json"
 

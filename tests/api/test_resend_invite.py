@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from authsvc.db.models import AuditEvent, Invitation, OutboxMessage, User, UserStatus
 from authsvc.services.container import Services
-from tests.api.contract_check import assert_documented, example_of
+from tests.support.contract_check import assert_documented, example_of
 
 BASE = "/auth/api/v1"
 

@@ -11,7 +11,7 @@ import yaml
 
 from authsvc.contract import ContractError, default_contract_path, load_contract
 
-SEED = Path(__file__).resolve().parent / "contracts" / "seed.yaml"
+SEED = Path(__file__).resolve().parents[1] / "contracts" / "seed.yaml"
 OPERATION = ("/customers/{customerID}/users/{userID}/resend-invite", "post")
 
 

@@ -10,10 +10,10 @@ import pytest
 from connexion import AsyncApp
 from starlette.testclient import TestClient
 
-from authsvc.connexion31 import install_openapi31_support, validator_map
 from authsvc.contract import FORMATS, load_contract
-from authsvc.mock.engine import MockEngine
-from authsvc.mock.model import MockRequest
+from authsvc.mock.engine.model import MockRequest
+from authsvc.mock.engine.pipeline import MockEngine
+from authsvc.web.connexion31 import install_openapi31_support, validator_map
 
 CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "loader-formats.yaml"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from authsvc.contract import ContractError, load_contract
-from authsvc.mock.cli import add_mock_arguments, run_mock
-from authsvc.mock.engine import MockEngine
-from authsvc.mock.model import MockRequest
+from authsvc.mock.engine.model import MockRequest
+from authsvc.mock.engine.pipeline import MockEngine
+from authsvc.mock.serve.cli import add_mock_arguments, run_mock
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "contracts"
 

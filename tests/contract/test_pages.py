@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from authsvc.contract import default_contract_path, load_contract
 
 # The pages as published, copied verbatim (first line: the page's address).
-DOCS = Path(__file__).resolve().parent / "contracts" / "pages"
+DOCS = Path(__file__).resolve().parents[1] / "contracts" / "pages"
 PAGES = {
     "get-customer-users.md": ("/customers/{customerID}/users", "get"),
     "create-customer-user.md": ("/customers/{customerID}/users", "post"),

@@ -9,8 +9,8 @@ import pytest
 
 from authsvc.contract import load_contract
 from authsvc.contract.documents import iso_utc, parse_document
-from authsvc.mock.engine import MockEngine
-from authsvc.mock.model import MockRequest
+from authsvc.mock.engine.model import MockRequest
+from authsvc.mock.engine.pipeline import MockEngine
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "contracts"
 

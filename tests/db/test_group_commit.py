@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import Connection, Engine, event, insert, select
 
 from authsvc.db.engine import create_db_engine, write_engine
+from authsvc.db.group_commit import GroupCommit
 from authsvc.db.models import customers_table
+from authsvc.db.runner import is_transient
 from authsvc.db.threads import WorkerThreads
 from authsvc.db.types import utcnow
 from authsvc.errors import ServiceUnavailable
-from authsvc.services.group_commit import GroupCommit
-from authsvc.services.transactions import is_transient
 
 
 @pytest.fixture

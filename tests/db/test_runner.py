@@ -9,11 +9,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from authsvc.db.deadlines import COMMIT_MARGIN_SECONDS
 from authsvc.db.engine import make_session_factory
 from authsvc.db.models import Customer
+from authsvc.db.runner import run_in_transaction
 from authsvc.errors import ServiceUnavailable
-from authsvc.services.deadlines import COMMIT_MARGIN_SECONDS
-from authsvc.services.transactions import run_in_transaction
 
 
 def customers(engine: Engine) -> int:

@@ -30,9 +30,9 @@ from authsvc.db.models import Subrole
 from authsvc.demo import DEMO, seed_demo_data
 from authsvc.factory import build_services, create_app
 from authsvc.mock import MockApp, MockOptions
-from tests.api.contract_check import documented_response, operation_for
-from tests.mock.servers import running_mock
+from tests.support.contract_check import documented_response, operation_for
 from tests.support.live_server import live_server
+from tests.support.mock_servers import running_mock
 
 API = "/auth/api/v1"
 

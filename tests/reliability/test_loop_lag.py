@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.contract.processes import free_port, run_demo, running
 from tests.reliability.support import API, bearer, resend_path
+from tests.support.processes import free_port, run_demo, running
 
 HOLD_SECONDS = 4.0
 RESENDS = 100

@@ -1,6 +1,6 @@
-"""schemathesis CLI hooks (`SCHEMATHESIS_HOOKS=tests.contract.hooks`): aim cases, count answers.
+"""schemathesis CLI hooks (`SCHEMATHESIS_HOOKS=tests.schemathesis.hooks`): aim cases, count answers.
 
-Against the live service, `before_call` aims each case (`tests/contract/aiming.py`). Against the
+Against the live service, `before_call` aims each case (`tests/schemathesis/aiming.py`). Against the
 mock, a share asks for another documented answer with `Prefer: code=...`, so every response the
 mock can serve is validated. `after_call` appends each status to a file that `run_live` reads to
 prove which answers the run reached.
@@ -21,7 +21,7 @@ from typing import Any
 
 import schemathesis
 
-from tests.contract.aiming import aim_live, aim_mock, load_demo
+from tests.schemathesis.aiming import aim_live, aim_mock, load_demo
 
 _lock = threading.Lock()
 

@@ -1,12 +1,12 @@
-"""The schemathesis CLI against the real service and the mock: `python -m tests.contract.run_live`.
+"""The schemathesis CLI against the real service and the mock: `python -m tests.schemathesis.run_live`.
 
 For each target — `authsvc serve` on a fresh data directory (`live`), and `authsvc mock` on the
 contract in static and dynamic mode — it runs schemathesis twice, with a fixed seed and a random one
 (printed, and accepted back with `--seed`), every check, every phase, positive and negative data,
-real tokens, and the hooks in `tests/contract/hooks.py`. It passes when every run has zero failures
+real tokens, and the hooks in `tests/schemathesis/hooks.py`. It passes when every run has zero failures
 and reached the statuses each target must show; JUnit reports and a summary go to `reports/`.
 
-    python -m tests.contract.run_live [--seed N] [--examples N] [--target live] [--workers N]
+    python -m tests.schemathesis.run_live [--seed N] [--examples N] [--target live] [--workers N]
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from typing import Any
 
 import httpx
 
-from tests.contract.processes import REPO, free_port, run_demo, running, service_env
+from tests.support.processes import REPO, free_port, run_demo, running, service_env
 
 FIXED_SEED = 20250401
-CONFIG = REPO / "tests" / "contract" / "schemathesis.toml"
+CONFIG = REPO / "tests" / "schemathesis" / "schemathesis.toml"
 CONTRACT = REPO / "openapi" / "auth-service.yaml"
 API = "/auth/api/v1"
 TARGETS = ("live", "mock-static", "mock-dynamic")
@@ -170,7 +170,7 @@ def run_schemathesis(
         command += ["--url", target.base_url, "--exclude-checks", "ignored_auth"]
     env = service_env(
         {
-            "SCHEMATHESIS_HOOKS": "tests.contract.hooks",
+            "SCHEMATHESIS_HOOKS": "tests.schemathesis.hooks",
             "CONTRACT_TARGET": "mock" if target.name.startswith("mock") else "live",
             "CONTRACT_STATUS_FILE": str(status_file),
             "CONTRACT_DEMO_FILE": str(target.demo_file or ""),
@@ -247,7 +247,9 @@ def invite_tokens(mail_dir: Path) -> set[str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.contract.run_live", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.schemathesis.run_live", description=__doc__
+    )
     parser.add_argument("--seed", type=int, help="the second seed (default: random, printed)")
     # 200 a operation: ~1,900 requests a live run, every status reached; 400 doubled the time for
     # no new status or failure class (CI budget: 20 minutes for everything).

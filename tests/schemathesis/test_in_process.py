@@ -1,10 +1,10 @@
 """schemathesis v4, in-process against the ASGI app: every operation, every default check.
 
 Generated path IDs are mostly random UUIDs (-> 403/404) or malformed (-> 400, negative mode); the
-aiming of the CLI run (`tests/contract/hooks.aim_live`) swaps seeded rows into a share of the valid
+aiming of the CLI run (`tests/schemathesis/hooks.aim_live`) swaps seeded rows into a share of the valid
 cases, makes positive create/patch bodies acceptable (a real subrole, a fresh e-mail) and picks the
 caller's token, so that 200 and 403 are reached too; `ignored_auth` proves 401. The CLI run's
-configuration (`tests/contract/schemathesis.toml`) applies, and the statuses reached, per operation
+configuration (`tests/schemathesis/schemathesis.toml`) applies, and the statuses reached, per operation
 and overall, are asserted at the end of the session.
 """
 
@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from authsvc.db.models import Subrole
 from authsvc.services.container import Services
-from tests.contract.aiming import aim_live, prepare_demo
-from tests.contract.run_live import CONFIG
+from tests.schemathesis.aiming import aim_live, prepare_demo
+from tests.schemathesis.run_live import CONFIG
 
 REACHED: Counter[int] = Counter()
 BY_OPERATION: defaultdict[str, Counter[int]] = defaultdict(Counter)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from authsvc.db.models import Invitation
 from authsvc.services.container import Services
-from authsvc.services.invites import InviteService
+from authsvc.services.resend_invite import InviteService
 
 
 def invitations(services: Services) -> int:

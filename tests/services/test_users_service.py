@@ -30,8 +30,8 @@ from authsvc.errors import DuplicateEmail, InvalidInvitation, UnknownSubrole
 from authsvc.security.passwords import hash_password
 from authsvc.security.principal import Principal
 from authsvc.services.container import Services
-from authsvc.services.invites import hash_invite_token
-from tests.api.lifecycle_support import invite_token_in, mail_to, subrole_id
+from authsvc.services.resend_invite import hash_invite_token
+from tests.support.lifecycle import invite_token_in, mail_to, subrole_id
 
 ADMIN = Principal(str(DEMO.admin_user_id), DEMO.customer_id, frozenset(), False)
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import uvicorn
 
-from authsvc.mock.server import MockApp
-from authsvc.mock.serving import uvicorn_options
+from authsvc.mock.serve.server import MockApp
+from authsvc.mock.serve.serving import uvicorn_options
 
 NO_NODE = "node is not installed: the differential test against Prism needs it"
 

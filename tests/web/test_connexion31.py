@@ -1,4 +1,4 @@
-"""The Connexion 3.1 adaptation (app/connexion31.py): 3.1 documents load, 2020-12 semantics apply."""
+"""The Connexion 3.1 adaptation (app/web/connexion31.py): 3.1 documents load, 2020-12 semantics apply."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from authsvc.connexion31 import (
+from authsvc.contract import ContractError, load_contract
+from authsvc.contract.dialect import first_error
+from authsvc.web.connexion31 import (
     check_parameters_supported,
     install_openapi31_support,
     validator_map,
 )
-from authsvc.contract import ContractError, load_contract
-from authsvc.contract.dialect import first_error
 
 UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
@@ -53,7 +53,7 @@ def _document(**body_schema: Any) -> dict[str, Any]:
         "paths": {
             "/things/{thingID}": {
                 "post": {
-                    "operationId": "tests.test_connexion31.echo",
+                    "operationId": "tests.web.test_connexion31.echo",
                     "parameters": [
                         {
                             "name": "thingID",

@@ -10,10 +10,10 @@ from urllib.parse import parse_qsl
 from jsonschema.protocols import Validator
 
 from authsvc.contract import OperationPlan
-from authsvc.mock.media import essence, is_json, wildcard_match
-from authsvc.mock.model import MockRequest, Violation
-from authsvc.mock.params import coerce
-from authsvc.mock.schemas import violations
+from authsvc.mock.engine.media import essence, is_json, wildcard_match
+from authsvc.mock.engine.model import MockRequest, Violation
+from authsvc.mock.engine.params import coerce
+from authsvc.mock.engine.schemas import violations
 
 _FORM = "application/x-www-form-urlencoded"
 # Deeper JSON is refused (a `json` violation): validating it would recurse past Python's stack

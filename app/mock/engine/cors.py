@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from authsvc.mock.model import MockRequest, MockResponse
+from authsvc.mock.engine.model import MockRequest, MockResponse
 
 
 def cors_headers(request: MockRequest) -> tuple[tuple[str, str], ...]:

@@ -17,8 +17,8 @@ from typing import Any
 from jsonschema.protocols import Validator
 
 from authsvc.contract import ContractRefs
-from authsvc.mock.regex_gen import string_matching
-from authsvc.mock.sampler import infer_type, sample
+from authsvc.mock.engine.regex_gen import string_matching
+from authsvc.mock.engine.sampler import infer_type, sample
 
 _ATTEMPTS = 8
 _MAX_DEPTH = 6

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from authsvc.mock.problems import NO_COMPLEX_OBJECT_TEXT, MockProblem
+from authsvc.mock.engine.problems import NO_COMPLEX_OBJECT_TEXT, MockProblem
 
 
 @dataclass(frozen=True)

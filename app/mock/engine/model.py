@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 if TYPE_CHECKING:
-    from authsvc.mock.security import JwtCheck
+    from authsvc.mock.engine.security import JwtCheck
 
 
 @dataclass(frozen=True)

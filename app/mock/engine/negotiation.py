@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authsvc.contract import response_key
-from authsvc.mock.media import best_match
-from authsvc.mock.problems import NO_RESPONSE_DEFINED, NOT_ACCEPTABLE, NOT_FOUND, MockProblem
+from authsvc.mock.engine.media import best_match
+from authsvc.mock.engine.problems import NO_RESPONSE_DEFINED, NOT_ACCEPTABLE, NOT_FOUND, MockProblem
 
 NO_EXAMPLE = object()
 

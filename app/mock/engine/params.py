@@ -16,8 +16,8 @@ from urllib.parse import unquote
 from jsonschema.protocols import Validator
 
 from authsvc.contract import Check
-from authsvc.mock.model import MockRequest, Violation
-from authsvc.mock.schemas import violations
+from authsvc.mock.engine.model import MockRequest, Violation
+from authsvc.mock.engine.schemas import violations
 
 _LOCATIONS = ("header", "query", "path", "cookie")
 _MEMO_MAX_ENTRIES = 1024

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authsvc.contract import Contract, Operation
-from authsvc.mock.body import BodyValidator
-from authsvc.mock.cors import cors_headers, preflight
-from authsvc.mock.model import MockOptions, MockRequest, MockResponse, Violation
-from authsvc.mock.negotiation import Negotiated, for_invalid_request, for_valid_request
-from authsvc.mock.params import ParameterValidator
-from authsvc.mock.prefer import Preferences, parse_preferences
-from authsvc.mock.prism_schema import prism_plan
-from authsvc.mock.problems import (
+from authsvc.mock.engine.body import BodyValidator
+from authsvc.mock.engine.cors import cors_headers, preflight
+from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse, Violation
+from authsvc.mock.engine.negotiation import Negotiated, for_invalid_request, for_valid_request
+from authsvc.mock.engine.params import ParameterValidator
+from authsvc.mock.engine.prefer import Preferences, parse_preferences
+from authsvc.mock.engine.prism_schema import prism_plan
+from authsvc.mock.engine.problems import (
     FORBIDDEN,
     INVALID_CONTENT_TYPE,
     UNAUTHORIZED,
@@ -30,10 +30,10 @@ from authsvc.mock.problems import (
     VIOLATIONS,
     MockProblem,
 )
-from authsvc.mock.render import Renderer
-from authsvc.mock.response_check import ResponseChecker
-from authsvc.mock.routing import Router, param_name
-from authsvc.mock.security import check_security
+from authsvc.mock.engine.render import Renderer
+from authsvc.mock.engine.response_check import ResponseChecker
+from authsvc.mock.engine.routing import Router, param_name
+from authsvc.mock.engine.security import check_security
 
 _MAX_VIOLATIONS_HEADER = 8 * 1024 - 100
 _MAX_ANSWERS = 256  # per operation: (code, example, dynamic, Accept) combinations remembered

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from authsvc.mock.problems import UNPROCESSABLE_ENTITY, MockProblem
+from authsvc.mock.engine.problems import UNPROCESSABLE_ENTITY, MockProblem
 
 _KEYS = ("code", "example", "dynamic", "seed", "delay")
 

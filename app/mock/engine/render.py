@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from authsvc.contract import Contract
-from authsvc.mock.generator import generate
-from authsvc.mock.media import is_xml, serialise
-from authsvc.mock.model import MockOptions
-from authsvc.mock.negotiation import NO_EXAMPLE, Negotiated
-from authsvc.mock.response_check import UNPARSED, ResponseChecker
-from authsvc.mock.sampler import sample
+from authsvc.mock.engine.generator import generate
+from authsvc.mock.engine.media import is_xml, serialise
+from authsvc.mock.engine.model import MockOptions
+from authsvc.mock.engine.negotiation import NO_EXAMPLE, Negotiated
+from authsvc.mock.engine.response_check import UNPARSED, ResponseChecker
+from authsvc.mock.engine.sampler import sample
 
 _FRAMING = {"content-type", "content-length", "transfer-encoding", "connection"}
 

@@ -15,11 +15,11 @@ from jsonschema.protocols import Validator
 
 from authsvc.contract import Operation, OperationPlan, response_key
 from authsvc.contract.plan import header_parameters
-from authsvc.mock.media import is_json, wildcard_match
-from authsvc.mock.model import Violation
-from authsvc.mock.negotiation import find_response
-from authsvc.mock.params import ParameterValidator
-from authsvc.mock.schemas import violations
+from authsvc.mock.engine.media import is_json, wildcard_match
+from authsvc.mock.engine.model import Violation
+from authsvc.mock.engine.negotiation import find_response
+from authsvc.mock.engine.params import ParameterValidator
+from authsvc.mock.engine.schemas import violations
 
 # `check(value=...)` default: the body bytes are what is checked.
 UNPARSED: Any = object()

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from authsvc.contract import Contract, Operation
-from authsvc.mock.problems import (
+from authsvc.mock.engine.problems import (
     NO_METHOD_MATCHED,
     NO_PATH_MATCHED,
     NO_SERVER_CONFIGURATION,

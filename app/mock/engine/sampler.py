@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from authsvc.contract import ContractRefs
-from authsvc.mock.prism_schema import prism_view
+from authsvc.mock.engine.prism_schema import prism_view
 
 _MAX_DEPTH = 15
 _KEYWORD_TYPES = (

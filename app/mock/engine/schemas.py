@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
-from authsvc.mock.model import Violation
+from authsvc.mock.engine.model import Violation
 
 
 def violations(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from authsvc.mock.model import MockRequest, Violation
+from authsvc.mock.engine.model import MockRequest, Violation
 
 if TYPE_CHECKING:  # PyJWT + cryptography load only in a mock started with --verify-jwt
     from authsvc.security.tokens import TokenVerifier

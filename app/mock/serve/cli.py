@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from authsvc.contract import ContractError, load_contract
-from authsvc.mock.model import MockOptions
-from authsvc.mock.security import DEFAULT_ALGORITHMS, JwtCheck
+from authsvc.mock.engine.model import MockOptions
+from authsvc.mock.engine.security import DEFAULT_ALGORITHMS, JwtCheck
 
 
 def add_mock_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,8 +70,8 @@ def run_mock(args: argparse.Namespace) -> int:
     """Serve the mock until interrupted; 2 on a bad contract or options (one line on stderr)."""
     import uvicorn  # imported here: building the parser must not load the server stack
 
-    from authsvc.mock.server import MockApp
-    from authsvc.mock.serving import uvicorn_options
+    from authsvc.mock.serve.server import MockApp
+    from authsvc.mock.serve.serving import uvicorn_options
 
     try:
         contract = load_contract(args.spec)

@@ -18,11 +18,11 @@ import logging
 import anyio.to_thread
 import httpx
 
-from authsvc.mock.engine import MockEngine, check_exchange
-from authsvc.mock.model import MockRequest, MockResponse
-from authsvc.mock.problems import UPSTREAM_UNREACHABLE, VIOLATIONS, MockProblem
+from authsvc.mock.engine.model import MockRequest, MockResponse
+from authsvc.mock.engine.pipeline import MockEngine, check_exchange
+from authsvc.mock.engine.problems import UPSTREAM_UNREACHABLE, VIOLATIONS, MockProblem
 
-log = logging.getLogger("authsvc.mock.proxy")
+log = logging.getLogger("authsvc.mock.serve.proxy")
 # Hop-by-hop headers (RFC 9110 7.6.1) and those httpx recomputes must not be forwarded.
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
                "content-length", "proxy-authorization", "proxy-authenticate"}  # fmt: skip

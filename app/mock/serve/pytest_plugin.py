@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def contract_mock() -> Iterator[Callable[..., respx.MockRouter]]:
     """Start a mock router for any contract; every router started is stopped after the test."""
-    from authsvc.mock.router import mock_router  # deferred: collecting tests must stay cheap
+    from authsvc.mock.serve.router import mock_router  # deferred: collecting tests must stay cheap
 
     started: list[respx.MockRouter] = []
 

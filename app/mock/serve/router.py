@@ -14,8 +14,8 @@ import httpx
 import respx
 
 from authsvc.contract import Contract, load_contract, server_url
-from authsvc.mock.engine import MockEngine
-from authsvc.mock.model import MockOptions, MockRequest, MockResponse
+from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse
+from authsvc.mock.engine.pipeline import MockEngine
 
 DEFAULT_BASE_URL = "http://mock.local"
 

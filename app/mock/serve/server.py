@@ -20,8 +20,8 @@ from urllib.parse import quote
 import anyio.to_thread
 
 from authsvc.contract import Contract, ContractError, load_contract
-from authsvc.mock.engine import MockEngine
-from authsvc.mock.model import MockOptions, MockRequest, MockResponse
+from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse
+from authsvc.mock.engine.pipeline import MockEngine
 
 if TYPE_CHECKING:
     import httpx
@@ -69,7 +69,7 @@ class MockApp:
         if self.proxy:
             import httpx  # only a proxying mock pays for the HTTP client
 
-            from authsvc.mock.proxy import forward
+            from authsvc.mock.serve.proxy import forward
 
             self._client = self._client or httpx.AsyncClient(timeout=30.0)
             response = await forward(
@@ -177,8 +177,8 @@ import resource, sys
 from pathlib import Path
 limit = int(sys.argv[2])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from authsvc.mock.model import MockOptions
-from authsvc.mock.server import _load_engine
+from authsvc.mock.engine.model import MockOptions
+from authsvc.mock.serve.server import _load_engine
 result = _load_engine(Path(sys.argv[1]), MockOptions())
 if isinstance(result, str):
     print(result)

@@ -28,11 +28,7 @@ from authsvc.security.issuer import TokenIssuer
 from authsvc.security.redaction import install_log_redaction
 from authsvc.security.signing import load_signing_key
 from authsvc.security.tokens import build_token_verifier
-from authsvc.services.accept_invitation import AcceptanceService
 from authsvc.services.container import Services, database_runners
-from authsvc.services.health import HealthService
-from authsvc.services.resend_invite import InviteService
-from authsvc.services.write_users import UserService
 from authsvc.web.asgi_guards import RequestGuard
 from authsvc.web.connexion31 import (
     check_parameters_supported,
@@ -70,13 +66,11 @@ def build_services(settings: Settings) -> Services:
         refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
     return Services(
-        invites=InviteService(settings=settings),
-        health=HealthService(engine=engine),
+        settings=settings,
+        issuer=issuer,
         tokens=build_token_verifier(settings),
         writes=writes,
         reads=reads,
-        users=UserService(settings=settings),
-        acceptance=AcceptanceService(issuer=issuer),
     )
 
 
@@ -134,10 +128,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
-        checkpoints = WalCheckpointer(services.health.engine).start()
+        checkpoints = WalCheckpointer(services.engine).start()
         worker = None
         if run_outbox_worker:
-            engine = services.health.engine
+            engine = services.engine
             worker = start_background_worker(
                 engine,
                 build_transport(settings),

@@ -89,13 +89,13 @@ def services(settings: Settings) -> Iterator[Services]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = build_services(settings)
     yield services
-    services.health.engine.dispose()
+    services.engine.dispose()
 
 
 @pytest.fixture
 def demo(settings: Settings, services: Services) -> dict[str, Any]:
     """Seeded demo rows plus dev tokens (as `authsvc demo --json` prints them)."""
-    seed_demo_data(make_session_factory(services.health.engine, write=True))
+    seed_demo_data(make_session_factory(services.engine, write=True))
     return demo_info(settings, "http://testserver")
 
 

@@ -165,7 +165,7 @@ def _unusable_tokens(
     )
     assert resend.status_code == 200
     _b, expired = _invite(client, demo, services, email="eve.expired@example.com")
-    with services.health.engine.begin() as connection:
+    with services.engine.begin() as connection:
         connection.execute(
             update(invitations_table)
             .where(invitations_table.c.user_id == uuid.UUID(_b))

@@ -147,9 +147,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
         resend_limit=1,
     )
     services = build_services(settings)
-    seed_demo_data(make_session_factory(services.health.engine, write=True))
+    seed_demo_data(make_session_factory(services.engine, write=True))
     app = create_app(settings, services=services)
-    with Session(services.health.engine) as session:
+    with Session(services.engine) as session:
         (cro,) = session.scalars(
             select(Subrole).where(Subrole.customer_id == DEMO.customer_id, Subrole.code == "cro")
         ).all()
@@ -157,7 +157,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
     mock = MockApp(load_contract(default_contract_path()), MockOptions())
     with live_server(app) as live, running_mock(mock) as mock_url:
         yield Pair(live + API, mock_url, {**demo_info(settings, live), "cro": subrole})
-    services.health.engine.dispose()
+    services.engine.dispose()
 
 
 def _send(base: str, request: Request, demo: dict[str, Any], prefer: int | None) -> httpx.Response:

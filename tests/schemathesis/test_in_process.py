@@ -45,7 +45,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @pytest.fixture
 def aimed_demo(demo: dict[str, Any], services: Services) -> dict[str, Any]:
     """The demo, with Acme's subroles as a client reads them before creating a user."""
-    with Session(services.health.engine) as session:
+    with Session(services.engine) as session:
         rows = session.scalars(
             select(Subrole).where(Subrole.customer_id == uuid.UUID(demo["customer_id"]))
         ).all()

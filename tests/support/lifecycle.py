@@ -39,7 +39,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def db(services: Services) -> Session:
-    return Session(services.health.engine)
+    return Session(services.engine)
 
 
 def subrole_id(services: Services, customer_id: Any, code: str) -> str:

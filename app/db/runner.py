@@ -64,7 +64,8 @@ def run_in_transaction(
     attempts: int = 4,
     deadline: float | None = None,
 ) -> T:
-    """Commit `work(session or connection)` atomically; retry transient conflicts with a short jittered pause.
+    """Commit `work(session or connection)` atomically; retry transient conflicts after a short,
+    jittered pause.
 
     `deadline` (a `time.monotonic()` value) is the moment the client is told 500: work that
     finishes later, or so close to it that its COMMIT could end later
@@ -121,13 +122,15 @@ class Transactions:
     async def run(
         self, work: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """`work(connection, ...)` committed on a database thread; the documented 500 past the deadline.
+        """`work(connection, ...)` committed on a database thread; the documented 500 past the
+        deadline.
 
-            The deadline (`timeout_seconds` from now) covers the wait in the queue too. Work that
-            finishes after it (`deadlines.COMMIT_MARGIN_SECONDS`) is rolled back, so a request answered as failed never
-        takes effect. A
-            thread stuck in the driver (a PostgreSQL server that stopped answering blocks a read
-            forever) cannot be interrupted: it is abandoned, and ends when its socket does.
+        The deadline (`timeout_seconds` from now) covers the wait in the queue too. Work that
+        finishes after it, or so close to it that its COMMIT could end later
+        (`deadlines.COMMIT_MARGIN_SECONDS`), is rolled back, so a request answered as failed never
+        takes effect. A thread stuck in the driver (a PostgreSQL server that stopped answering
+        blocks a read forever) cannot be interrupted: it is abandoned, and ends when its socket
+        does.
         """
         deadline = time.monotonic() + self.timeout_seconds
         future = self._submit(lambda connection: work(connection, *args, **kwargs), deadline)

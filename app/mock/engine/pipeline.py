@@ -208,7 +208,7 @@ class MockEngine:
     def _compile(self, op: Operation) -> _Compiled:
         key = (op.path, op.method)
         if key not in self._compiled:
-            plan = prism_plan(self.contract, op, self.contract.plan(op))
+            plan = prism_plan(self.contract, op)
             security = op.spec.get("security")
             self._compiled[key] = _Compiled(
                 op,

@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
-from authsvc.contract import Check, Contract, Operation, OperationPlan
-from authsvc.contract.dialect import strip_properties, to_json_schema
-from authsvc.contract.plan import header_parameters, location_schema, parameter_schema
+from authsvc.contract import Contract, Operation, OperationPlan
 
 _STRUCTS = ("allOf", "anyOf", "oneOf", "not", "items", "additionalProperties", "additionalItems")
 _BYTE_PATTERN = "^[\\w\\d+\\/=]*$"
@@ -124,65 +121,16 @@ def changes_validation(node: Any) -> bool:
 _DATA = ("example", "examples", "default", "enum", "const", "x-example")
 
 
-def prism_plan(contract: Contract, operation: Operation, plan: OperationPlan) -> OperationPlan:
+def prism_plan(contract: Contract, operation: Operation) -> OperationPlan:
     """The operation's plan with every check compiled from schemas as Prism sees them.
 
-    The plan is shared with the service, which validates the schemas as written; only where the
-    rewrite changes a verdict (an int32 above 2**31 is also a `maximum` violation for Prism) does
-    the mock compile its own checks, once per operation.
+    One compiler (`authsvc.contract.plan.compile_operation`) and one cache (`Contract.plan`): the
+    service's plan is shared wherever the rewrite changes no verdict; only where it does (an
+    int32 above 2**31 is also a `maximum` violation for Prism) is the plan compiled with the
+    Prism view, once per operation.
     """
     if isinstance(contract.raw.get("jsonSchemaDialect"), str) or not changes_validation(
         [operation.parameters, operation.spec.get("requestBody"), operation.responses]
     ):
-        return plan
-    is_31 = contract.is_31
-
-    def check(schema: Any) -> Check:
-        converted = to_json_schema(schema, is_31=is_31)
-        return Check(converted, contract.compile_schema(converted))
-
-    def viewed(params: Any) -> list[dict[str, Any]]:
-        return [{**p, "schema": prism_view(parameter_schema(p))} for p in params]
-
-    params = [p for p in operation.parameters if isinstance(p, Mapping) and "name" in p]
-    by_location: dict[str, list[Mapping[str, Any]]] = {}
-    for param in params:
-        by_location.setdefault(str(param.get("in")), []).append(param)
-    request = (operation.spec.get("requestBody") or {}).get("content") or {}
-    bodies = {
-        str(media): check(strip_properties(prism_view(content["schema"]), "readOnly"))
-        for media, content in request.items()
-        if isinstance(content, Mapping) and "schema" in content
-    }
-    responses: dict[tuple[str, str], Check] = {}
-    response_headers: dict[str, Check] = {}
-    header_values: dict[tuple[str, str], Check] = {}
-    for key, response in operation.responses.items():
-        if not isinstance(response, Mapping):
-            continue
-        for media, content in (response.get("content") or {}).items():
-            if isinstance(content, Mapping) and "schema" in content:
-                schema = strip_properties(prism_view(content["schema"]), "writeOnly")
-                responses[str(key), str(media)] = check(schema)
-        declared = viewed(header_parameters(response.get("headers") or {}))
-        if declared:
-            schema = location_schema(declared, is_31=is_31)
-            response_headers[str(key)] = Check(schema, contract.compile_schema(schema))
-            for header in declared:
-                header_values[str(key), header["name"]] = check(header["schema"])
-    locations = {}
-    for loc, specs in by_location.items():
-        schema = location_schema(viewed(specs), is_31=is_31)
-        locations[loc] = Check(schema, contract.compile_schema(schema))
-    return replace(
-        plan,
-        parameters={
-            (str(p.get("in")), str(p["name"])): check(prism_view(parameter_schema(p)))
-            for p in params
-        },
-        locations=locations,
-        bodies=bodies,
-        responses=responses,
-        response_headers=response_headers,
-        header_values=header_values,
-    )
+        return contract.plan(operation)
+    return contract.plan(operation, prism_view)

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from authsvc.contract import load_contract
 from authsvc.mock.engine.model import MockOptions
-from authsvc.mock.engine.security import JwtCheck
+from authsvc.mock.serve.jwt import JwtCheck
 from authsvc.mock.serve.server import MockApp
 from authsvc.security.jwk import public_jwk
 

@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-if TYPE_CHECKING:
-    from authsvc.mock.engine.security import JwtCheck
+
+class BearerCheck(Protocol):
+    """A check of a bearer token beyond its form (`--verify-jwt`, `authsvc.mock.serve.jwt`)."""
+
+    @property
+    def may_block(self) -> bool:
+        """Whether a check may wait on the network (the server then answers off its loop)."""
+        ...
+
+    def failure(self, token: str, path_params: Mapping[str, str]) -> tuple[int, str] | None:
+        """None if the token may be used, else (401 or 403, why)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -101,4 +111,4 @@ class MockOptions:
     errors: bool = False
     ignore_examples: bool = False
     delay_ms: int = 0
-    jwt: JwtCheck | None = None
+    jwt: BearerCheck | None = None

@@ -16,7 +16,6 @@ from typing import Any
 
 from authsvc.contract import Contract, Operation
 from authsvc.mock.engine.body import BodyValidator
-from authsvc.mock.engine.cors import cors_headers, preflight
 from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse, Violation
 from authsvc.mock.engine.negotiation import Negotiated, for_invalid_request, for_valid_request
 from authsvc.mock.engine.params import ParameterValidator
@@ -265,3 +264,33 @@ def check_exchange(
     lowered = {k.lower(): v for k, v in headers.items()}
     outputs = compiled.responses.check(status, lowered, body, has_body=request.method != "HEAD")
     return [_prefixed(v, "request") for v in inputs] + [_prefixed(v, "response") for v in outputs]
+
+
+# CORS as Prism does it: permissive on every answer, and preflights answered before routing.
+
+
+def cors_headers(request: MockRequest) -> tuple[tuple[str, str], ...]:
+    """Echo the Origin (or `*`) and the requested headers, so any browser client may call."""
+    headers = request.headers
+    return (
+        ("access-control-allow-origin", headers.get("origin") or "*"),
+        ("access-control-allow-headers", headers.get("access-control-request-headers") or "*"),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-expose-headers", headers.get("access-control-expose-headers") or "*"),
+    )
+
+
+def preflight(request: MockRequest) -> MockResponse | None:
+    """The 204 for an OPTIONS preflight (Origin and Access-Control-Request-Method), else None."""
+    method = request.headers.get("access-control-request-method")
+    if request.method != "OPTIONS" or not request.headers.get("origin") or not method:
+        return None
+    return MockResponse(
+        204,
+        (
+            *cors_headers(request),
+            ("access-control-allow-methods", method),
+            ("vary", "origin"),
+            ("content-length", "0"),
+        ),
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from authsvc.contract import ContractError, load_contract
 from authsvc.mock.engine.model import MockOptions
-from authsvc.mock.engine.security import DEFAULT_ALGORITHMS, JwtCheck
+from authsvc.mock.serve.jwt import DEFAULT_ALGORITHMS, JwtCheck
 
 
 def add_mock_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ directory, then times each phase in a fresh interpreter (imports included, as a 
 pays them), median of `--rounds`. `--before TREE` also times an older `app/` tree's loader on the
 same document (its verdict cache pointed at an empty temporary directory: a first start).
 
-    python -m bench.contract_startup [--rounds 3] [--before /tmp/before]
+    python -m bench.contract_startup [--rounds 3] [--before DIR]
 """
 
 from __future__ import annotations

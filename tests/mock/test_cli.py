@@ -1,4 +1,4 @@
-"""`authsvc mock` / `python -m app.mock`: options, one-line errors, routes printed at startup."""
+"""`authsvc mock` / `python -m authsvc.mock`: options, one-line errors, routes printed at startup."""
 
 from __future__ import annotations
 

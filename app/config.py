@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # The longest a client waits for an answer that needs the database (default: 2 x the DB
     # timeout, room for one retry of a lost race).
     request_timeout_seconds: float | None = Field(default=None, gt=0, le=300)
+    # A database thread with nothing to do for this long ends; the next job starts one again.
+    db_thread_idle_seconds: float = Field(default=10.0, gt=0, le=3600)
 
     app_url: str = "http://127.0.0.1:8080"
     jwt_issuer: str = "authsvc-dev"

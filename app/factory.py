@@ -56,7 +56,11 @@ def build_services(settings: Settings) -> Services:
         timeout_seconds=settings.db_timeout_seconds,
         background_checkpoints=True,  # the app's lifespan runs the WalCheckpointer
     )
-    writes, reads = database_runners(engine, timeout_seconds=settings.resolved_request_timeout)
+    writes, reads = database_runners(
+        engine,
+        timeout_seconds=settings.resolved_request_timeout,
+        idle_seconds=settings.db_thread_idle_seconds,
+    )
     signing_key = load_signing_key(settings)
     issuer = TokenIssuer(
         signing_key,

@@ -175,20 +175,22 @@ class Services:
 
 
 def database_runners(
-    engine: Engine, *, timeout_seconds: float
+    engine: Engine, *, timeout_seconds: float, idle_seconds: float = 10.0
 ) -> tuple[Transactions, Transactions]:
     """The write and read paths over `engine`: one writer thread on SQLite, a few on PostgreSQL."""
     sqlite = is_sqlite(engine)
     writes = Transactions(
         engine,
-        WorkerThreads("authsvc-writer", 1 if sqlite else POSTGRES_WRITE_THREADS),
+        WorkerThreads(
+            "authsvc-writer", 1 if sqlite else POSTGRES_WRITE_THREADS, idle_seconds=idle_seconds
+        ),
         timeout_seconds=timeout_seconds,
         write=True,
         group_commit=sqlite,  # one sync of the log for all the writes waiting (FULL)
     )
     reads = Transactions(
         engine,
-        WorkerThreads("authsvc-reader", READ_THREADS),
+        WorkerThreads("authsvc-reader", READ_THREADS, idle_seconds=idle_seconds),
         timeout_seconds=timeout_seconds,
         write=False,
     )

@@ -375,13 +375,20 @@ def test_verify_then_policy__property(
 
 @pytest.mark.parametrize(
     "times",
-    [{"exp": now() + 600.5}, {"iat": float(now())}, {"nbf": now() - 60}, {"nbf": now() - 60.25}],
+    # Each claim is computed from the clock when the test runs, never when the module is
+    # collected: a slow suite must not turn a valid `exp` into an expired one.
+    [
+        lambda t: {"exp": t + 600.5},
+        lambda t: {"iat": float(t)},
+        lambda t: {"nbf": t - 60},
+        lambda t: {"nbf": t - 60.25},
+    ],
     ids=["exp-float", "iat-float", "nbf-int", "nbf-float"],
 )
 def test_verify__numeric_dates_as_json_numbers_accepted(
-    attack: Attack, times: dict[str, Any]
+    attack: Attack, times: Callable[[int], dict[str, Any]]
 ) -> None:
-    assert isinstance(_verifier(attack.dev).verify(attack.good(**times)), Principal)
+    assert isinstance(_verifier(attack.dev).verify(attack.good(**times(now()))), Principal)
 
 
 def test_verify__numeric_string_refused_even_after_a_good_token_was_remembered(

@@ -19,6 +19,7 @@ from connexion.resolver import Resolver
 from connexion.security import BearerSecurityHandler
 
 from authsvc.asgi_guards import RequestGuard
+from authsvc.client_address import ClientAddress
 from authsvc.config import Settings
 from authsvc.connexion31 import (
     check_parameters_supported,
@@ -77,6 +78,7 @@ def build_services(settings: Settings) -> Services:
         reads=reads,
         users=UserService(settings=settings),
         acceptance=AcceptanceService(issuer=issuer),
+        settings=settings,
     )
 
 
@@ -183,4 +185,9 @@ def create_app(
     )
     install_error_handlers(app, (operations, contract))
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        ClientAddress,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        trusted_proxies=settings.trusted_proxies,
+    )
     return app

@@ -15,6 +15,7 @@ nothing else held the lock; the comparison is in bench/results/2026-12-01-writep
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +25,10 @@ import anyio.to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from authsvc.config import Settings
 from authsvc.db.engine import is_sqlite
 from authsvc.db.threads import WorkerThreads
-from authsvc.errors import PasswordRejected, ServiceUnavailable
+from authsvc.errors import PasswordRejected, ServiceUnavailable, TooManyAttempts
 from authsvc.security.issuer import IssuedTokens
 from authsvc.security.passwords import hash_password, password_problems, rejection_message
 from authsvc.security.principal import Principal
@@ -34,6 +36,7 @@ from authsvc.security.tokens import TokenVerifier
 from authsvc.services.health import HealthService
 from authsvc.services.invitations import AcceptanceService
 from authsvc.services.invites import InviteService, hash_invite_token
+from authsvc.services.limits import admit_attempt, raise_unless_allowed
 from authsvc.services.subroles import list_subroles
 from authsvc.services.transactions import Transactions
 from authsvc.services.users import UserChanges, UserFilters, UserPage, UserService
@@ -42,9 +45,11 @@ from authsvc.services.users import UserChanges, UserFilters, UserPage, UserServi
 # plus overflow), so a database thread never waits for a connection that another one holds.
 READ_THREADS = 4
 POSTGRES_WRITE_THREADS = 8
-# Argon2id takes 19 MiB and ~25 ms of one core per hash: at most this many at once, so a burst of
-# accepts cannot exhaust memory or every thread of the pool.
-PASSWORD_HASHES_AT_ONCE = 2
+# Argon2id takes 19 MiB and a few tens of ms of one core per hash: at most one at a time per core
+# but one, so a flood of accepts leaves a core to the event loop (tests/reliability/
+# test_accept_flood.py) and cannot exhaust memory or every thread of the pool.
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+PASSWORD_HASHES_AT_ONCE = max(1, _CPUS - 1)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Services:
     reads: Transactions
     users: UserService
     acceptance: AcceptanceService
+    settings: Settings
     password_hashing: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(PASSWORD_HASHES_AT_ONCE)
     )
@@ -139,16 +145,23 @@ class Services:
         """The customer's subroles, as published."""
         return await self.reads.run(list_subroles, principal=principal, customer_id=customer_id)
 
-    async def accept_invitation(self, *, invite_token: str, password: str | None) -> IssuedTokens:
-        """Check the password rules, hash it (off the loop), then use up the invitation.
+    async def accept_invitation(
+        self, *, invite_token: str, password: str | None, client_address: str
+    ) -> IssuedTokens:
+        """Check the password rules, count the attempt, hash it (off the loop), use up the invitation.
 
         The password is hashed before the invitation is looked up, whatever the token: an
-        unknown token costs what a valid one does (see authsvc.services.invitations).
+        unknown token costs what a valid one does (see authsvc.services.invitations). That cost
+        is why each client address gets a limited number of attempts (`TooManyAttempts`).
         """
         problems = password_problems(password or "")
         if problems:
             raise PasswordRejected(rejection_message(problems))
         assert password is not None  # an absent password breaks every rule
+        admitted = await self.writes.run(
+            admit_attempt, self.settings, client_address=client_address
+        )
+        raise_unless_allowed(admitted, TooManyAttempts)
         password_hash = await anyio.to_thread.run_sync(
             hash_password, password, limiter=self.password_hashing
         )

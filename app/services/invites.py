@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -11,11 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     ScalarSelect,
     bindparam,
-    func,
     insert,
     select,
     update,
@@ -42,6 +39,7 @@ from authsvc.security.policy import may_resend_invite
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
 from authsvc.services.authorization import load_caller
+from authsvc.services.limits import count_invitation_mail, invitation_mail_wait
 
 ACTION = "invite.resend"
 
@@ -64,17 +62,6 @@ def _user_column(column: str) -> ScalarSelect[Any]:
     )
 
 
-def _recent_invitations(aggregate: ColumnElement[Any]) -> ScalarSelect[Any]:
-    return (
-        select(aggregate)
-        .where(
-            _invitations.c.user_id == bindparam("user_id"),
-            _invitations.c.created_at > bindparam("since"),
-        )
-        .scalar_subquery()
-    )
-
-
 # Everything the checks read, in one round trip (each statement costs ~50 us of SQLAlchemy's
 # Python on top of SQLite's few microseconds): a single row, NULL where a row does not exist.
 _FACTS = select(
@@ -85,8 +72,6 @@ _FACTS = select(
     _user_column("status").label("user_status"),
     _user_column("email").label("email"),
     _user_column("first_name").label("first_name"),
-    _recent_invitations(func.count(_invitations.c.id)).label("recent"),
-    _recent_invitations(func.min(_invitations.c.created_at)).label("oldest"),
 )
 # PostgreSQL: concurrent resends for one user queue on this row lock before reading the facts.
 # SQLite needs no statement: the write connection already holds the database lock (BEGIN
@@ -189,22 +174,19 @@ class InviteService:
         if connection.dialect.name != "sqlite":
             # Only an authorized caller ever takes the user's row lock.
             connection.execute(_LOCK_USER, {"user_id": user_id, "customer_id": customer_id})
-        window = timedelta(seconds=self.settings.resend_window_seconds)
-        facts = connection.execute(
-            _FACTS,
-            {
-                "customer_id": customer_id,
-                "user_id": user_id,
-                "since": now - window,
-            },
-        ).one()
+        facts = connection.execute(_FACTS, {"customer_id": customer_id, "user_id": user_id}).one()
         if facts.customer_name is None:
             raise NotFound("Customer not found")
         if facts.user_status is None:
             raise NotFound("User not found for this customer")
         if facts.user_status != UserStatus.INVITED:
             raise UserAlreadyOnboarded()
-        self._check_rate(facts.recent, facts.oldest, now, window)
+        # The invitation mails of this user (the resend limit): the throttle.
+        wait = invitation_mail_wait(
+            connection, self.settings, customer_id=customer_id, user_id=user_id, now=now
+        )
+        if wait:
+            raise RateLimited(retry_after_seconds=wait)
         return _Invitee(facts.email, facts.first_name or "", facts.customer_name)
 
     def _issue(
@@ -229,18 +211,6 @@ class InviteService:
             now=now,
         )
 
-    def _check_rate(
-        self, recent: int, oldest: datetime | str | None, now: datetime, window: timedelta
-    ) -> None:
-        if recent < self.settings.resend_limit:
-            return
-        # Typed by UTCDateTime as a rule; text or a naive value (SQLite's storage) is read as UTC.
-        oldest_at = datetime.fromisoformat(oldest) if isinstance(oldest, str) else oldest or now
-        if oldest_at.tzinfo is None:
-            oldest_at = oldest_at.replace(tzinfo=now.tzinfo)
-        wait = (oldest_at + window - now).total_seconds()
-        raise RateLimited(retry_after_seconds=max(1, math.ceil(wait)))
-
 
 def issue_invitation(
     connection: Connection,
@@ -257,8 +227,10 @@ def issue_invitation(
     """Revoke the user's pending invitation, insert a new one and queue its invite mail.
 
     In the caller's transaction: the invitation and its mail commit together, or neither. The
-    one mechanism behind resend and create (same template, same outbox, same delivery).
+    one mechanism behind resend and create (same template, same outbox, same delivery). The mail
+    counts against the user's invitation-mail limit (the resend limit).
     """
+    count_invitation_mail(connection, settings, customer_id=customer_id, user_id=user_id, now=now)
     connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
     token = new_invite_token()
     expires_at = now + timedelta(seconds=settings.invite_ttl_seconds)

@@ -12,6 +12,7 @@ import statistics
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -21,6 +22,7 @@ from sqlalchemy import select, update
 from starlette.testclient import TestClient
 from uvicorn.logging import AccessFormatter
 
+from authsvc.config import Settings, load_settings
 from authsvc.db.models import Invitation, RefreshToken, UserStatus, invitations_table
 from authsvc.db.types import utcnow
 from authsvc.security.issuer import hash_refresh_token
@@ -44,6 +46,21 @@ from tests.api.lifecycle_support import (
 )
 
 JWKS = "/.well-known/jwks.json"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Overrides the conftest fixture: accepts from one test client go past the attempt limit.
+
+    This module is about accepting; the limit on attempts is tests/api/test_throttle.py's.
+    """
+    return load_settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        app_url="https://app.example.test",
+        accept_limit=1000,
+    )
 
 
 def _invite(

@@ -61,9 +61,11 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
 
     invite_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    # Invitation mails (create and resend) per user, in a sliding window.
+    # Invitation mails (create and resend) per user, and per customer, in a sliding window.
     resend_limit: int = Field(default=5, ge=1)
     resend_window_seconds: int = Field(default=3600, ge=1)
+    invite_mail_limit: int = Field(default=100, ge=1)
+    invite_mail_window_seconds: int = Field(default=3600, ge=1)
     # Unauthenticated password work (accept) per client address, in a sliding window.
     accept_limit: int = Field(default=10, ge=1)
     accept_window_seconds: int = Field(default=60, ge=1)

@@ -181,7 +181,7 @@ class InviteService:
             raise NotFound("User not found for this customer")
         if facts.user_status != UserStatus.INVITED:
             raise UserAlreadyOnboarded()
-        # The invitation mails of this user (the resend limit): the throttle.
+        # The invitation mails of this user (the resend limit) and of the customer: the throttle.
         wait = invitation_mail_wait(
             connection, self.settings, customer_id=customer_id, user_id=user_id, now=now
         )
@@ -223,14 +223,19 @@ def issue_invitation(
     first_name: str,
     customer_name: str,
     now: datetime,
+    counted: bool = True,
 ) -> None:
     """Revoke the user's pending invitation, insert a new one and queue its invite mail.
 
     In the caller's transaction: the invitation and its mail commit together, or neither. The
     one mechanism behind resend and create (same template, same outbox, same delivery). The mail
-    counts against the user's invitation-mail limit (the resend limit).
+    counts against the user's and the customer's invitation-mail limits (`InviteMailsLimited`
+    past the customer's), unless `counted` is False: for the operator's own bootstrap.
     """
-    count_invitation_mail(connection, settings, customer_id=customer_id, user_id=user_id, now=now)
+    if counted:
+        count_invitation_mail(
+            connection, settings, customer_id=customer_id, user_id=user_id, now=now
+        )
     connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
     token = new_invite_token()
     expires_at = now + timedelta(seconds=settings.invite_ttl_seconds)

@@ -14,16 +14,24 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from authsvc.config import Settings
-from authsvc.errors import RateLimited
+from authsvc.errors import InviteMailsLimited, RateLimited
 from authsvc.services.throttle import Decision, Window, hit, peek
 
 ACCEPT_PER_ADDRESS = "accept:address"
+INVITE_MAILS_PER_CUSTOMER = "invite-mail:customer"
 INVITE_MAILS_PER_USER = "invite-mail:user"  # the resend limit
 
 
 def accept_per_address(settings: Settings) -> Window:
     """Attempts to accept an invitation (an Argon2id hash each) from one client address."""
     return Window(ACCEPT_PER_ADDRESS, settings.accept_limit, settings.accept_window_seconds)
+
+
+def invite_mails_per_customer(settings: Settings) -> Window:
+    """Invitation mails (create and resend) for one customer's users."""
+    return Window(
+        INVITE_MAILS_PER_CUSTOMER, settings.invite_mail_limit, settings.invite_mail_window_seconds
+    )
 
 
 def invite_mails_per_user(settings: Settings) -> Window:
@@ -49,6 +57,10 @@ def admit_attempt(connection: Connection, settings: Settings, *, client_address:
     return hit(connection, accept_per_address(settings), address_key(client_address))
 
 
+def customer_key(customer_id: uuid.UUID) -> str:
+    return str(customer_id)
+
+
 def user_key(user_id: uuid.UUID) -> str:
     return str(user_id)
 
@@ -67,9 +79,16 @@ def invitation_mail_wait(
     user_id: uuid.UUID,
     now: datetime,
 ) -> int:
-    """Seconds before one more invitation mail to this user may go (0: now), counting nothing."""
-    del customer_id  # not limited yet
-    return peek(connection, invite_mails_per_user(settings), user_key(user_id), now=now).retry_after
+    """Seconds before one more invitation mail to this user may go (0: now), counting nothing.
+
+    Both limits apply: the user's (the resend limit) and the customer's; the longer wait wins.
+    """
+    return max(
+        peek(connection, invite_mails_per_user(settings), user_key(user_id), now=now).retry_after,
+        peek(
+            connection, invite_mails_per_customer(settings), customer_key(customer_id), now=now
+        ).retry_after,
+    )
 
 
 def count_invitation_mail(
@@ -80,8 +99,11 @@ def count_invitation_mail(
     user_id: uuid.UUID,
     now: datetime,
 ) -> None:
-    """Count one invitation mail against the user's limit (the resend limit)."""
-    del customer_id  # not limited yet
+    """Count one invitation mail against both limits, or raise `InviteMailsLimited`."""
+    per_customer = hit(
+        connection, invite_mails_per_customer(settings), customer_key(customer_id), now=now
+    )
+    raise_unless_allowed(per_customer, InviteMailsLimited)
     # A resend peeked at this under the same lock; a created user has no mail yet.
     per_user = hit(connection, invite_mails_per_user(settings), user_key(user_id), now=now)
     raise_unless_allowed(per_user, RateLimited)

@@ -1,7 +1,7 @@
 """The one throttle over HTTP, on SQLite and PostgreSQL: accept per client address (issue 18, item
-4).
+4) and invitation mails per customer (item 11).
 
-The limit answers its documented 429 with `Retry-After` past its ceiling, leaves other keys
+Each limit answers its documented 429 with `Retry-After` past its ceiling, leaves other keys
 alone, and holds across two apps on one database (what two processes or instances share).
 `X-Forwarded-For` counts only from a configured trusted proxy.
 """
@@ -9,6 +9,7 @@ alone, and holds across two apps on one database (what two processes or instance
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,21 +17,28 @@ from typing import Any
 
 import pytest
 from connexion import AsyncApp
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from authsvc.config import Settings, load_settings
-from authsvc.db.models import UserStatus
+from authsvc.db.engine import write_engine
+from authsvc.db.models import OutboxMessage, User, UserStatus
+from authsvc.db.types import utcnow
 from authsvc.factory import build_services, create_app
 from authsvc.http_server import uvicorn_config
 from authsvc.services.container import Services
+from authsvc.services.invites import issue_invitation
 from authsvc.services.limits import address_key
 from tests.api.contract_check import assert_documented, example_of
 from tests.api.lifecycle_support import (
     ACCEPT,
+    CREATE,
     GOOD_PASSWORD,
+    RESEND,
     accept_url,
     bearer,
+    db,
     invite_token_in,
     mail_to,
     new_user_body,
@@ -39,6 +47,7 @@ from tests.api.lifecycle_support import (
 )
 
 ACCEPT_LIMIT = 3
+MAIL_LIMIT = 2
 WINDOW = 600
 PEER = "203.0.113.9"
 PROXY = "10.0.0.2"
@@ -52,6 +61,8 @@ def settings_with(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "app_url": "https://app.example.test",
         "accept_limit": ACCEPT_LIMIT,
         "accept_window_seconds": WINDOW,
+        "invite_mail_limit": MAIL_LIMIT,
+        "invite_mail_window_seconds": WINDOW,
     }
     values.update(overrides)
     return load_settings(**values)
@@ -186,6 +197,63 @@ def create_user(client: TestClient, services: Services, demo: dict[str, Any], n:
     )
 
 
+def users_and_mails(services: Services) -> tuple[int, int]:
+    with db(services) as session:
+        return (
+            int(session.scalar(select(func.count(User.id))) or 0),
+            int(session.scalar(select(func.count(OutboxMessage.id))) or 0),
+        )
+
+
+def test_create__429_past_the_customers_invitation_mails_and_nothing_created(
+    client: TestClient, services: Services, demo: dict[str, Any]
+) -> None:
+    created = [create_user(client, services, demo, n) for n in range(MAIL_LIMIT)]
+    assert statuses(created) == [200] * MAIL_LIMIT
+    before = users_and_mails(services)
+    refused = create_user(client, services, demo, MAIL_LIMIT)
+    assert refused.status_code == 429
+    assert assert_documented(refused, CREATE) == example_of(429, CREATE)
+    assert 1 <= int(refused.headers["Retry-After"]) <= WINDOW
+    assert users_and_mails(services) == before  # no user, no invitation, no mail
+    # Resend counts against the same limit, and keeps its own published 429 body.
+    user_id = created[0].json()["data"]["user_id"]
+    resend = client.post(
+        f"{users_url(demo['customer_id'], user_id)}/resend-invite",
+        headers=bearer(demo["admin_token"]),
+    )
+    assert resend.status_code == 429
+    assert assert_documented(resend, RESEND) == example_of(429, RESEND)
+    # Another customer's admin is not affected.
+    other = new_user_body(services, demo["other_customer_id"], email="o.user@example.com")
+    answer = client.post(
+        users_url(demo["other_customer_id"]), json=other, headers=bearer(demo["other_admin_token"])
+    )
+    assert answer.status_code == 200
+
+
+def test_resend__counts_against_the_customers_invitation_mails(
+    client: TestClient, services: Services, demo: dict[str, Any]
+) -> None:
+    resend = f"{users_url(demo['customer_id'], demo['invited_user_id'])}/resend-invite"
+    answers = [
+        client.post(resend, headers=bearer(demo["admin_token"])) for _ in range(MAIL_LIMIT + 1)
+    ]
+    assert statuses(answers) == [200] * MAIL_LIMIT + [429]
+    assert create_user(client, services, demo, 0).status_code == 429
+
+
+def test_create__the_limit_holds_across_two_apps_on_one_database(
+    settings: Settings, services: Services, demo: dict[str, Any]
+) -> None:
+    with two_apps(settings) as (one, two):
+        clients = [TestClient(one), TestClient(two)]
+        answers = [create_user(clients[n % 2], services, demo, n) for n in range(MAIL_LIMIT)]
+        assert statuses(answers) == [200] * MAIL_LIMIT
+        for n, client in enumerate(clients):
+            assert create_user(client, services, demo, MAIL_LIMIT + n).status_code == 429
+
+
 def test_serve__the_server_itself_believes_no_forwarded_header(app: AsyncApp) -> None:
     """uvicorn would trust X-Forwarded-For from 127.0.0.1 on its own: `authsvc serve` turns it off."""
     config = uvicorn_config(app, host="127.0.0.1", port=0, limits=load_settings().http_limits)
@@ -194,3 +262,27 @@ def test_serve__the_server_itself_believes_no_forwarded_header(app: AsyncApp) ->
     while layer is not None and layer is not app:
         assert not isinstance(layer, ProxyHeadersMiddleware)
         layer = getattr(layer, "app", None)
+
+
+def test_issue_invitation__uncounted_for_the_operators_bootstrap(
+    client: TestClient, services: Services, demo: dict[str, Any]
+) -> None:
+    """The production bootstrap (to come) invites its first admin outside the customer's limit."""
+    created = [create_user(client, services, demo, n) for n in range(MAIL_LIMIT)]
+    assert statuses(created) == [200] * MAIL_LIMIT
+    before = users_and_mails(services)[1]
+    with write_engine(services.health.engine).begin() as connection:
+        issue_invitation(
+            connection,
+            services.settings,
+            created_by="bootstrap",
+            customer_id=uuid.UUID(demo["customer_id"]),
+            user_id=uuid.UUID(demo["invited_user_id"]),
+            email="invited@example.com",
+            first_name="Ivy",
+            customer_name="Acme Corp",
+            now=utcnow(),
+            counted=False,
+        )
+    assert users_and_mails(services)[1] == before + 1
+    assert create_user(client, services, demo, MAIL_LIMIT).status_code == 429  # still full

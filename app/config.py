@@ -7,6 +7,7 @@ and every error names the variable to fix.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -62,8 +63,16 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
 
     invite_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Invitation mails (create and resend) per user, and per customer, in a sliding window.
     resend_limit: int = Field(default=5, ge=1)
     resend_window_seconds: int = Field(default=3600, ge=1)
+    invite_mail_limit: int = Field(default=100, ge=1)
+    invite_mail_window_seconds: int = Field(default=3600, ge=1)
+    # Unauthenticated password work (accept) per client address, in a sliding window.
+    accept_limit: int = Field(default=10, ge=1)
+    accept_window_seconds: int = Field(default=60, ge=1)
+    # Peers whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated; none trusted).
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
 
     smtp_url: SecretStr | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -101,6 +110,23 @@ class Settings(BaseSettings):
         unknown = [a for a in value if a not in (*ASYMMETRIC_ALGORITHMS, "HS256")]
         if unknown or not value:
             raise ValueError(f"allowed: RS256, ES256, HS256; got {', '.join(value) or 'nothing'}")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR network: {entry!r}") from None
         return value
 
     @field_validator("app_url", "jwks_url")

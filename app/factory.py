@@ -30,6 +30,7 @@ from authsvc.security.signing import load_signing_key
 from authsvc.security.tokens import build_token_verifier
 from authsvc.services.container import Services, database_runners
 from authsvc.web.asgi_guards import RequestGuard
+from authsvc.web.client_address import ClientAddress
 from authsvc.web.connexion31 import (
     check_parameters_supported,
     install_openapi31_support,
@@ -181,4 +182,9 @@ def create_app(
     )
     install_error_handlers(app, (operations, contract))
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        ClientAddress,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        trusted_proxies=settings.trusted_proxies,
+    )
     return app

@@ -87,3 +87,23 @@ def test_load_settings__invalid__names_the_variable_never_the_secret(
 def test_load_settings__supported_database_urls(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("AUTHSVC_DATABASE_URL", url)
     assert load_settings().database_url == url
+
+
+def test_trusted_proxies__none_by_default() -> None:
+    assert load_settings().trusted_proxies == ()
+
+
+def test_trusted_proxies__addresses_and_networks_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTHSVC_TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.1 ,2001:db8::/32,")
+    assert load_settings().trusted_proxies == ("10.0.0.0/8", "192.0.2.1", "2001:db8::/32")
+
+
+@pytest.mark.parametrize("value", ["proxy.example.com", "10.0.0.0/33", "10.0.0.1:8080"])
+def test_trusted_proxies__anything_else_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("AUTHSVC_TRUSTED_PROXIES", value)
+    with pytest.raises(ConfigError, match="AUTHSVC_TRUSTED_PROXIES: not an IP address or CIDR"):
+        load_settings()

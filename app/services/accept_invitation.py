@@ -73,17 +73,23 @@ _ACTIVATE = (
 _INSERT_REFRESH_TOKEN = insert(refresh_tokens_table)
 
 
+def checked_new_password(password: str | None) -> str:
+    """The password, if it passes the rules; else `PasswordRejected` (no hash spent on it)."""
+    problems = password_problems(password or "")
+    if problems:
+        raise PasswordRejected(rejection_message(problems))
+    assert password is not None  # an absent password breaks every rule
+    return password
+
+
 async def hash_new_password(password: str | None, limiter: anyio.CapacityLimiter) -> str:
     """The password rules (`PasswordRejected`), then its Argon2id hash off the event loop.
 
     Runs before the invitation is looked up, whatever the token: an unknown token costs what a
     valid one does. `limiter` bounds the hashes at once (each takes memory and a core).
     """
-    problems = password_problems(password or "")
-    if problems:
-        raise PasswordRejected(rejection_message(problems))
-    assert password is not None  # an absent password breaks every rule
-    return await anyio.to_thread.run_sync(hash_password, password, limiter=limiter)
+    checked = checked_new_password(password)
+    return await anyio.to_thread.run_sync(hash_password, checked, limiter=limiter)
 
 
 def accept_invitation(

@@ -14,6 +14,7 @@ are in bench/results/2026-12-01-writepath.md).
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,13 +27,18 @@ from authsvc.config import Settings
 from authsvc.db.engine import is_sqlite
 from authsvc.db.runner import Transactions
 from authsvc.db.threads import WorkerThreads
-from authsvc.errors import ServiceUnavailable
+from authsvc.errors import ServiceUnavailable, TooManyAttempts
 from authsvc.security.issuer import IssuedTokens, TokenIssuer
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
-from authsvc.services.accept_invitation import accept_invitation, hash_new_password
+from authsvc.services.accept_invitation import (
+    accept_invitation,
+    checked_new_password,
+    hash_new_password,
+)
 from authsvc.services.health import database_answers
 from authsvc.services.invitations import hash_invite_token
+from authsvc.services.limits import admit_attempt, raise_unless_allowed
 from authsvc.services.read_users import UserFilters, UserPage, get_user, list_users
 from authsvc.services.resend_invite import resend_invite
 from authsvc.services.subroles import list_subroles
@@ -42,9 +48,11 @@ from authsvc.services.write_users import UserChanges, create_user, update_user
 # plus overflow), so a database thread never waits for a connection that another one holds.
 READ_THREADS = 4
 POSTGRES_WRITE_THREADS = 8
-# An Argon2id hash takes tens of MiB and a core for a while: at most this many at once, so a burst
-# of accepts cannot exhaust memory or every thread of the pool.
-PASSWORD_HASHES_AT_ONCE = 2
+# Argon2id takes 19 MiB and a few tens of ms of one core per hash: at most one at a time per core
+# but one, so a flood of accepts leaves a core to the event loop (tests/reliability/
+# test_accept_flood.py) and cannot exhaust memory or every thread of the pool.
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+PASSWORD_HASHES_AT_ONCE = max(1, _CPUS - 1)
 
 
 @dataclass(frozen=True)
@@ -139,13 +147,21 @@ class Services:
         """The customer's subroles, as published."""
         return await self.reads.run(list_subroles, principal=principal, customer_id=customer_id)
 
-    async def accept_invitation(self, *, invite_token: str, password: str | None) -> IssuedTokens:
-        """Check the password rules, hash it (off the loop), then use up the invitation.
+    async def accept_invitation(
+        self, *, invite_token: str, password: str | None, client_address: str
+    ) -> IssuedTokens:
+        """Check the password rules, count the attempt, hash it (off the loop), use up the invitation.
 
         The password is hashed before the invitation is looked up, whatever the token: an
-        unknown token costs what a valid one does (see authsvc.services.accept_invitation).
+        unknown token costs what a valid one does (see authsvc.services.accept_invitation). That
+        cost is why each client address gets a limited number of attempts (`TooManyAttempts`).
         """
-        password_hash = await hash_new_password(password, self.password_hashing)
+        checked = checked_new_password(password)
+        admitted = await self.writes.run(
+            admit_attempt, self.settings, client_address=client_address
+        )
+        raise_unless_allowed(admitted, TooManyAttempts)
+        password_hash = await hash_new_password(checked, self.password_hashing)
         return await self.writes.run(
             accept_invitation,
             issuer=self.issuer,

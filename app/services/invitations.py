@@ -17,6 +17,7 @@ from authsvc.config import Settings
 from authsvc.db.models import invitations_table
 from authsvc.mail.compose import compose_invite
 from authsvc.mail.outbox import enqueue
+from authsvc.services.limits import count_invitation_mail
 
 _invitations = invitations_table
 _REVOKE_PENDING = (
@@ -51,12 +52,19 @@ def issue_invitation(
     first_name: str,
     customer_name: str,
     now: datetime,
+    counted: bool = True,
 ) -> None:
     """Revoke the user's pending invitation, insert a new one and queue its invite mail.
 
     In the caller's transaction: the invitation and its mail commit together, or neither. The
-    one mechanism behind resend and create (same template, same outbox, same delivery).
+    one mechanism behind resend and create (same template, same outbox, same delivery). The mail
+    counts against the user's and the customer's invitation-mail limits (`InviteMailsLimited`
+    past the customer's), unless `counted` is False: for the operator's own bootstrap.
     """
+    if counted:
+        count_invitation_mail(
+            connection, settings, customer_id=customer_id, user_id=user_id, now=now
+        )
     connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
     token = new_invite_token()
     expires_at = now + timedelta(seconds=settings.invite_ttl_seconds)

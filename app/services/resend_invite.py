@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     ScalarSelect,
     bindparam,
-    func,
     select,
 )
 
@@ -37,6 +34,7 @@ from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
 from authsvc.services.authorization import load_caller
 from authsvc.services.invitations import issue_invitation
+from authsvc.services.limits import invitation_mail_wait
 
 ACTION = "invite.resend"
 
@@ -59,17 +57,6 @@ def _user_column(column: str) -> ScalarSelect[Any]:
     )
 
 
-def _recent_invitations(aggregate: ColumnElement[Any]) -> ScalarSelect[Any]:
-    return (
-        select(aggregate)
-        .where(
-            _invitations.c.user_id == bindparam("user_id"),
-            _invitations.c.created_at > bindparam("since"),
-        )
-        .scalar_subquery()
-    )
-
-
 # Everything the checks read, in one round trip (each statement costs far more in SQLAlchemy's
 # Python than in SQLite): a single row, NULL where a row does not exist.
 _FACTS = select(
@@ -80,8 +67,6 @@ _FACTS = select(
     _user_column("status").label("user_status"),
     _user_column("email").label("email"),
     _user_column("first_name").label("first_name"),
-    _recent_invitations(func.count(_invitations.c.id)).label("recent"),
-    _recent_invitations(func.min(_invitations.c.created_at)).label("oldest"),
 )
 # PostgreSQL: concurrent resends for one user queue on this row lock before reading the facts.
 # SQLite needs no statement: the write connection already holds the database lock (BEGIN
@@ -152,22 +137,19 @@ def _admissible(
     if connection.dialect.name != "sqlite":
         # Only an authorized caller ever takes the user's row lock.
         connection.execute(_LOCK_USER, {"user_id": user_id, "customer_id": customer_id})
-    window = timedelta(seconds=settings.resend_window_seconds)
-    facts = connection.execute(
-        _FACTS,
-        {
-            "customer_id": customer_id,
-            "user_id": user_id,
-            "since": now - window,
-        },
-    ).one()
+    facts = connection.execute(_FACTS, {"customer_id": customer_id, "user_id": user_id}).one()
     if facts.customer_name is None:
         raise NotFound("Customer not found")
     if facts.user_status is None:
         raise NotFound("User not found for this customer")
     if facts.user_status != UserStatus.INVITED:
         raise UserAlreadyOnboarded()
-    _check_rate(settings.resend_limit, facts.recent, facts.oldest, now, window)
+    # The invitation mails of this user (the resend limit) and of the customer: the throttle.
+    wait = invitation_mail_wait(
+        connection, settings, customer_id=customer_id, user_id=user_id, now=now
+    )
+    if wait:
+        raise RateLimited(retry_after_seconds=wait)
     return _Invitee(facts.email, facts.first_name or "", facts.customer_name)
 
 
@@ -192,16 +174,3 @@ def _issue(
         customer_name=invitee.customer_name,
         now=now,
     )
-
-
-def _check_rate(
-    limit: int, recent: int, oldest: datetime | str | None, now: datetime, window: timedelta
-) -> None:
-    if recent < limit:
-        return
-    # Typed by UTCDateTime as a rule; text or a naive value (SQLite's storage) is read as UTC.
-    oldest_at = datetime.fromisoformat(oldest) if isinstance(oldest, str) else oldest or now
-    if oldest_at.tzinfo is None:
-        oldest_at = oldest_at.replace(tzinfo=now.tzinfo)
-    wait = (oldest_at + window - now).total_seconds()
-    raise RateLimited(retry_after_seconds=max(1, math.ceil(wait)))

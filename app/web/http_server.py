@@ -380,6 +380,9 @@ def uvicorn_config(app: Any, *, host: str, port: int, limits: HttpLimits, **opti
         http=limited_protocol(limits),
         timeout_keep_alive=keepalive,
         backlog=ACCEPT_BACKLOG,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; the app decides whom to trust
+        # (AUTHSVC_TRUSTED_PROXIES, authsvc.web.client_address), under any server.
+        proxy_headers=False,
         **options,
     )
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from authsvc.db.engine import write_engine
 from authsvc.db.models import throttle_events_table
+from authsvc.db.runner import run_in_transaction
 from authsvc.services.throttle import (
     PRUNE_BATCH,
     Backoff,
@@ -23,7 +24,6 @@ from authsvc.services.throttle import (
     peek,
     release,
 )
-from authsvc.db.runner import run_in_transaction
 
 T = TypeVar("T")
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)

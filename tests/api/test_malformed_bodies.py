@@ -3,7 +3,8 @@
 Before: JSON nested about 1,000 deep raised RecursionError (a 500, on accept without any token),
 a lone `\\ud800` escape in a name or password raised UnicodeEncodeError in the database driver or
 the password hash (500), and a create or PATCH without `Content-Type` reached its handler as bytes
-(500). Each is now the contract's 400 `VALIDATION_ERROR`, and nothing is written.
+(500). Each is now the contract's 400 `VALIDATION_ERROR`, and nothing is written; so is a body of
+more than `MAX_JSON_CONTAINERS` arrays and objects (1 MiB of them held the event loop for seconds).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from authsvc.connexion31 import MAX_JSON_DEPTH
+from authsvc.connexion31 import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH
 from authsvc.db.models import User
 from authsvc.services.container import Services
 from tests.api.contract_check import assert_documented
@@ -67,6 +68,10 @@ def deep(operation: str, depth: int, opener: str, where: str) -> Malformed:
     return Malformed(f"deep-{where}", operation, where, nested)
 
 
+def wide(operation: str, count: int, where: str) -> Malformed:
+    return Malformed(f"wide-{where}", operation, where, "[" + ",".join(["{}"] * count) + "]")
+
+
 def surrogate(operation: str, escape: str, at: int) -> Malformed:
     value = "Aa1!xxxxxxxx"
     raw = json.dumps(value[:at])[:-1] + escape + json.dumps(value[at:])[1:]
@@ -93,6 +98,8 @@ CASES = st.one_of(
     st.builds(
         deep, st.just("accept"), st.integers(MAX_JSON_DEPTH + 1, 3000), openers, st.just("open")
     ),
+    # More arrays and objects than any body of the contract's fields holds, in a field left open.
+    st.builds(wide, st.just("accept"), st.integers(MAX_JSON_CONTAINERS, 300_000), st.just("open")),
     st.builds(
         surrogate,
         operations,
@@ -173,6 +180,8 @@ EXAMPLES = [
     deep("accept", 1000, "[", "open"),
     deep("accept", MAX_JSON_DEPTH + 1, '{"a":', "open"),
     deep("patch", 1000, '{"a":', "typed-field"),
+    wide("accept", 349_000, "open"),
+    wide("accept", MAX_JSON_CONTAINERS, "open"),
     surrogate("accept", "\\ud800", 4),
     surrogate("create", "\\ud800", 0),
     surrogate("patch", "\\udc00", 12),

@@ -353,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from authsvc.security.redaction import install_log_redaction
+
+    install_log_redaction()  # every command's log: no invite token, no line past its bound
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     http_keepalive_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     http_max_connections: int = Field(default=512, ge=1, le=1_000_000)
+    # nginx's client_max_body_size is 1 MiB too; the contract's largest body is a few hundred bytes.
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -224,6 +226,7 @@ class Settings(BaseSettings):
             header_timeout_seconds=self.http_header_timeout_seconds,
             keepalive_timeout_seconds=self.http_keepalive_timeout_seconds,
             max_connections=self.http_max_connections,
+            max_body_bytes=self.http_max_body_bytes,
         )
 
     @property

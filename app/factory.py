@@ -181,7 +181,9 @@ def create_app(
         **common,
     )
     install_error_handlers(app, (operations, contract))
-    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, contracts=(operations, contract)
+    )
     app.add_middleware(
         ClientAddress,
         position=MiddlewarePosition.BEFORE_EXCEPTION,

@@ -78,10 +78,12 @@ def test_claim_due__leases_due_rows_oldest_first_up_to_limit(
 @pytest.mark.parametrize(
     ("values", "claimable"),
     [
+        # Times are offsets from the clock when the test runs (`_set` adds them to `utcnow()`),
+        # never from when the module was collected.
         ({}, True),
-        ({"next_attempt_at": utcnow() + timedelta(hours=1)}, False),
-        ({"leased_until": utcnow() + timedelta(hours=1), "lease_owner": "other"}, False),
-        ({"leased_until": utcnow() - timedelta(seconds=1), "lease_owner": "dead"}, True),
+        ({"next_attempt_at": timedelta(hours=1)}, False),
+        ({"leased_until": timedelta(hours=1), "lease_owner": "other"}, False),
+        ({"leased_until": -timedelta(seconds=1), "lease_owner": "dead"}, True),
         ({"status": OutboxStatus.SENT}, False),
         ({"status": OutboxStatus.FAILED}, False),
     ],
@@ -91,8 +93,13 @@ def test_claim_due__what_is_due(
     engine: Engine, tmp_path: Path, values: dict[str, object], claimable: bool
 ) -> None:
     [message_id] = enqueue_invites(engine, make_settings(tmp_path), 1)
+    now = utcnow()
     if values:
-        _set(engine, message_id, **values)
+        _set(
+            engine,
+            message_id,
+            **{k: now + v if isinstance(v, timedelta) else v for k, v in values.items()},
+        )
 
     claimed = leases.claim_due(_sessions(engine), owner="w1", limit=10, lease_seconds=60)
 

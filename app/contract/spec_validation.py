@@ -17,13 +17,36 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+from openapi_spec_validator import (
+    OpenAPIV2SpecValidator,
+    OpenAPIV30SpecValidator,
+    OpenAPIV31SpecValidator,
+)
 from openapi_spec_validator.validation import keywords
 
 
 def spec_validator(version: str) -> Any:
-    """The spec validator class for an `openapi` version string (3.0.x or 3.1.x)."""
+    """The spec validator class for a version string (2.0, 3.0.x or 3.1.x)."""
+    if version.startswith("2"):
+        return OpenAPIV2SpecValidator
     return _FastV31 if version.startswith("3.1") else _FastV30
+
+
+def meta_schema(version: str) -> dict[str, Any] | None:
+    """The JSON Schema of the OpenAPI document format of that version (to explain its errors)."""
+    from openapi_spec_validator import schemas
+
+    name = (
+        "schema_v2"
+        if version.startswith("2")
+        else "schema_v31"
+        if version.startswith("3.1")
+        else "schema_v30"
+    )
+    try:
+        return dict(getattr(schemas, name))
+    except Exception:
+        return None
 
 
 @functools.lru_cache(maxsize=8)

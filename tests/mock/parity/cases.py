@@ -135,6 +135,8 @@ CASES: dict[str, list[Request]] = {
         R("one key", "GET", "/security-alternatives/keys", {"X-Key": "k"}),
         R("no key at all", "GET", "/security-alternatives/keys"),
         R("anonymous with a token", "GET", "/security-alternatives/keys", BEARER),
+        R("undeclared scheme", "GET", "/security-alternatives/unknown"),
+        R("undeclared scheme with a token", "GET", "/security-alternatives/unknown", BEARER),
     ],
     "violations": [
         R(
@@ -385,6 +387,10 @@ CASES: dict[str, list[Request]] = {
         R("get", "GET", "/methods/thing"),
         R("options", "OPTIONS", "/methods/thing"),
         R("405", "PUT", "/methods/thing"),
+    ],
+    "security-undeclared": [
+        R("nothing", "GET", "/security-undeclared/cache"),
+        R("a token", "GET", "/security-undeclared/cache", BEARER),
     ],
 }
 

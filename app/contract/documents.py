@@ -11,10 +11,12 @@
   stays `"yes"`), and is marked (`OddKey`) so that the contract's reader can warn about it or, in
   strict mode, refuse it with its JSON pointer. A key that is not a scalar is marked and dropped
   by that reader (Prism drops it).
-- Scalars that YAML resolves to non-JSON types are turned into what Prism (js-yaml, then
-  `JSON.stringify`) serves: a date or timestamp is an ISO 8601 UTC string with milliseconds
-  (`1981-12-15` -> `"1981-12-15T00:00:00.000Z"`). `!!binary` stays the base64 text that was written
-  (Prism would serve a Uint8Array as an object of byte values; base64 is what `format: byte` means).
+- Plain scalars are resolved by YAML 1.2's core schema, as Prism's reader (@stoplight/yaml) resolves
+  them: `yes`, `on`, `2001-12-14` and `1_000` are strings, `010` is ten, `0o17` fifteen (YAML 1.1,
+  PyYAML's default, reads a boolean, a date, a thousand and eight). `<<` merge keys still merge.
+- Explicitly tagged scalars that are not JSON types: a `!!timestamp` is an ISO 8601 UTC string
+  with milliseconds, as JavaScript's `Date` prints it; `!!binary` stays the base64 text that was
+  written (Prism refuses such a document; base64 is what `format: byte` means).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class OddKey(str):
         key = super().__new__(cls, printed)
         key.written, key.integer, key.scalar = written, integer, scalar
         return key
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OddKey:
+        return self  # immutable, as any string
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -135,6 +140,45 @@ def _binary(loader: Any, node: yaml.ScalarNode) -> str:
     return "".join(str(loader.construct_scalar(node)).split())
 
 
+def _int12(loader: Any, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    try:
+        if text[:2] in ("0o", "0x"):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text)  # `010` is ten in YAML 1.2
+    except ValueError:  # an explicit `!!int` in YAML 1.1's spelling (`0b101`, `1_000`)
+        return int(yaml.SafeLoader.construct_yaml_int(loader, node))
+
+
+def _float12(loader: Any, node: yaml.ScalarNode) -> float:
+    text = str(loader.construct_scalar(node))
+    special = text.lstrip("+-").lower()
+    if special in (".inf", ".nan"):
+        value = float(special[1:])
+        return -value if text.startswith("-") else value
+    try:
+        return float(text)
+    except ValueError:
+        return float(yaml.SafeLoader.construct_yaml_float(loader, node))
+
+
+# YAML 1.2's core schema (plus merge keys) instead of YAML 1.1's resolvers.
+_Loader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("merge", r"^(?:<<)$", "<"),
+):
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
+_Loader.add_constructor("tag:yaml.org,2002:int", _int12)
+_Loader.add_constructor("tag:yaml.org,2002:float", _float12)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:binary", _binary)
 

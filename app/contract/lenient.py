@@ -245,7 +245,7 @@ class _Repair:
     def _mapping(self, parent: dict[str, Any], key: str, path: tuple[Any, ...]) -> Any:
         """`parent[key]` if it is an object; dropped (with a problem) if present otherwise."""
         value = parent.get(key)
-        if value is None or isinstance(value, dict):
+        if isinstance(value, dict) or key not in parent:
             return value
         del parent[key]
         self._drop((*path, key), "not an object")
@@ -253,7 +253,7 @@ class _Repair:
 
     def _list(self, parent: dict[str, Any], key: str, path: tuple[Any, ...]) -> Any:
         value = parent.get(key)
-        if value is None or isinstance(value, list):
+        if isinstance(value, list) or key not in parent:
             return value
         del parent[key]
         self._drop((*path, key), "not a list")

@@ -343,11 +343,12 @@ def _security_scheme(definition: Any) -> dict[str, Any] | None:
             "in": definition["in"],
             "name": name if isinstance(name, str) else "",
         }
-    if kind == "oauth2" and definition.get("flow") in _OAUTH2_FLOWS:
-        flow, urls = _OAUTH2_FLOWS[definition["flow"]]
+    flow = definition.get("flow")
+    if kind == "oauth2" and isinstance(flow, str) and flow in _OAUTH2_FLOWS:
+        name, urls = _OAUTH2_FLOWS[flow]
         scopes = {k: v for k, v in _mapping(definition.get("scopes")).items() if isinstance(v, str)}
         settings = {url: str(definition.get(url) or "") for url in urls}
-        return {"type": "oauth2", "flows": {flow: {**settings, "scopes": scopes}}}
+        return {"type": "oauth2", "flows": {name: {**settings, "scopes": scopes}}}
     return None
 
 

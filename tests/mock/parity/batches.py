@@ -8,8 +8,9 @@ behaviour applies. Its paths start with `/NAME`, its component names are its own
 Prism serves one document per process and takes seconds to start, so the behaviours of one
 version are merged into one document (paths, components, definitions, shared parameters and
 responses, security definitions); a behaviour that needs document-level keys of its own
-(`servers`, `security`, `consumes`, `host`...) is served alone. Merging keeps the shapes: YAML
-integer keys stay integers, absent keys stay absent.
+(`servers`, `security`, `consumes`, `host`, `info`...) is served alone, as written. Merging keeps
+the shapes (YAML integer keys stay integers, absent keys stay absent), but it re-writes the YAML:
+scalars YAML 1.1 and 1.2 read differently (`yes`, dates) belong in a document served alone.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ _MERGED = ("paths", "definitions", "parameters", "responses", "securityDefinitio
 class Behaviour:
     name: str
     version: str
-    document: dict[str, Any]
+    text: str  # as written: a document served alone is served verbatim
+
+    @property
+    def document(self) -> dict[str, Any]:
+        # PyYAML reads YAML 1.1; the merged documents' files keep only 1.1/1.2-neutral scalars.
+        return yaml.safe_load(self.text)  # type: ignore[no-any-return]
 
     @property
     def standalone(self) -> bool:
@@ -49,9 +55,9 @@ def behaviours(version: str) -> list[Behaviour]:
             text = path.read_text()
             if version == "3.1":
                 text = own.read_text() if own.exists() else _as_31(text)
-            found.append(Behaviour(name, version, yaml.safe_load(text)))
+            found.append(Behaviour(name, version, text))
         elif rest == "20.yaml" and version == "2.0":
-            found.append(Behaviour(name, version, yaml.safe_load(path.read_text())))
+            found.append(Behaviour(name, version, path.read_text()))
     return found
 
 
@@ -69,7 +75,7 @@ def write_batches(version: str, folder: Path) -> dict[str, Path]:
     for behaviour in behaviours(version):
         if behaviour.standalone:
             path = folder / f"{behaviour.name}.{version}.yaml"
-            path.write_text(yaml.safe_dump(behaviour.document, sort_keys=False))
+            path.write_text(behaviour.text)
             served[behaviour.name] = path
             continue
         _merge(merged, behaviour)

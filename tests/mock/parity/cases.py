@@ -388,6 +388,13 @@ CASES: dict[str, list[Request]] = {
         R("options", "OPTIONS", "/methods/thing"),
         R("405", "PUT", "/methods/thing"),
     ],
+    "yaml-scalars": [
+        R("served as written", "GET", "/yaml-scalars/album"),
+        R("yes is a string", "GET", "/yaml-scalars/album?answer=yes"),
+        R("true is not yes", "GET", "/yaml-scalars/album?answer=true"),
+        R("010 is ten", "GET", "/yaml-scalars/album?count=10"),
+        R("above ten", "GET", "/yaml-scalars/album?count=11"),
+    ],
     "security-undeclared": [
         R("nothing", "GET", "/security-undeclared/cache"),
         R("a token", "GET", "/security-undeclared/cache", BEARER),

@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema.protocols import Validator
 
 from authsvc.contract import OperationPlan
-from authsvc.mock.forms import is_form, read_form
+from authsvc.mock.forms import UNCHECKED, is_form, read_form
 from authsvc.mock.media import is_json, wildcard_match
 from authsvc.mock.model import MockRequest, Violation
 from authsvc.mock.schemas import violations
@@ -68,7 +68,7 @@ class BodyValidator:
                 self._schemas[media_type],
                 encoding if isinstance(encoding, Mapping) else {},
             )
-            if found:
+            if found or instance is UNCHECKED:
                 return found
         else:
             instance, problem = _decode(request.body, content_type)

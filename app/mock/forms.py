@@ -11,7 +11,8 @@ reads them before it validates them against the body's schema.
 4. Only the schema's properties are kept; a field with an encoding is read by its style (`form`
    explodes by default, `commaDelimited`/`spaceDelimited`/`pipeDelimited` split, `deepObject`).
 5. Strings are coerced as ajv's `coerceTypes` does (`"5"` is 5 for an integer) and the result is
-   validated like any body.
+   validated like any body, unless its schema is recursive: Prism validates form bodies without
+   the references it kept for cycles, so ajv cannot compile such a schema and nothing is checked.
 """
 
 from __future__ import annotations
@@ -37,8 +38,37 @@ _NO_BOUNDARY = (
 )
 
 
+# `read_form`'s value when the body is not to be checked (a recursive schema, as for Prism).
+UNCHECKED: Any = object()
+_RECURSIVE: dict[int, tuple[Any, bool]] = {}
+
+
 def is_form(media_type: str | None) -> bool:
     return essence(media_type or "") in FORM_TYPES
+
+
+def _recursive(schema: Any) -> bool:
+    """Whether the schema still holds a `$ref` (the loader keeps them only for cycles)."""
+    found = _RECURSIVE.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+    seen: set[int] = set()
+    stack = [schema]
+    result = False
+    while stack and not result:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Mapping):
+            result = isinstance(node.get("$ref"), str)
+            stack.extend(v for k, v in node.items() if k not in ("example", "examples", "enum"))
+        elif isinstance(node, list):
+            stack.extend(node)
+    if len(_RECURSIVE) > 256:
+        _RECURSIVE.clear()
+    _RECURSIVE[id(schema)] = (schema, result)
+    return result
 
 
 def read_form(
@@ -71,6 +101,8 @@ def read_form(
     ]
     if reserved:
         return None, reserved
+    if _recursive(schema):
+        return UNCHECKED, []
     plus_is_space = essence(declared) == FORM_TYPES[0]
     decoded = {_decode(k, plus_is_space): _decode(v, plus_is_space) for k, v in fields.items()}
     properties = schema.get("properties") if isinstance(schema, Mapping) else None

@@ -125,6 +125,22 @@ CASES: dict[str, list[Request]] = {
             {"Content-Type": "multipart/form-data"},
             b"kind=avatar",
         ),
+        R(
+            "recursive schema: not checked",
+            "POST",
+            "/forms/tree",
+            FORM,
+            b"node=x&name=y",
+            versions=("3.0", "3.1"),
+        ),
+        R(
+            "recursive schema: reserved characters",
+            "POST",
+            "/forms/tree",
+            FORM,
+            b"node=a,b",
+            versions=("3.0", "3.1"),
+        ),
     ],
     "security-alternatives": [
         R("bearer", "GET", "/security-alternatives/reports", BEARER),

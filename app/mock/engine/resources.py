@@ -220,7 +220,8 @@ def properties(schema: Any, refs: Any, depth: int = 0) -> dict[str, Any]:
     found: dict[str, Any] = dict(schema.get("properties") or {})
     for part in schema.get("allOf") or ():
         for name, value in properties(part, refs, depth + 1).items():
-            found.setdefault(name, value)
+            # A property several parts declare must satisfy them all.
+            found[name] = {"allOf": [found[name], value]} if name in found else value
     for keyword in ("anyOf", "oneOf"):
         for part in schema.get(keyword) or ():
             branch = properties(part, refs, depth + 1)
@@ -264,13 +265,22 @@ def _find_array(
     schema: Any, names: Sequence[str], refs: Any
 ) -> tuple[Pointer, str, Mapping[str, Any]] | None:
     for pointer, node in _walk(schema, refs):
-        node = _deref(node, refs)
-        if isinstance(node, Mapping) and (node.get("type") == "array" or "items" in node):
-            items = properties(node.get("items"), refs)
-            name = next((n for n in names if n in items), None)
-            if name is not None:
-                return pointer, name, _deref(items[name], refs)
+        items = properties({"allOf": list(_array_items(node, refs, 0))}, refs)
+        name = next((n for n in names if n in items), None)
+        if name is not None:
+            return pointer, name, _deref(items[name], refs)
     return None
+
+
+def _array_items(schema: Any, refs: Any, depth: int) -> Iterator[Any]:
+    """The `items` schemas of an array schema and of its `allOf` parts."""
+    schema = _deref(schema, refs)
+    if not isinstance(schema, Mapping) or depth > _MAX_DEPTH:
+        return
+    if "items" in schema:
+        yield schema["items"]
+    for part in schema.get("allOf") or ():
+        yield from _array_items(part, refs, depth + 1)
 
 
 def find_id_pointer(schema: Any, names: Sequence[str], refs: Any) -> Pointer | None:

@@ -367,3 +367,30 @@ def test_pytest_plugin__stateful_fixture_with_a_relative_path(pytester: pytest.P
     (pytester.path / "sub").mkdir()
     result = pytester.runpytest_inprocess(*options, "--rootdir", str(pytester.path))
     result.assert_outcomes(passed=2)
+
+
+def test_stateful__docs_publish_the_fixture_schema() -> None:
+    import re
+
+    from authsvc.mock.engine.store import STATE_SCHEMA
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "mock.md").read_text("utf-8")
+    block = re.search(r"```json\n(\{\n  \"\$schema\".*?)```", docs, re.S)
+    assert block is not None
+    assert json.loads(block.group(1)) == STATE_SCHEMA
+
+
+def test_cli__a_bad_state_file_exits_2_naming_the_pointer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from authsvc.mock.serve.cli import add_mock_arguments, run_mock
+
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"/nowhere": []}), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_mock_arguments(parser)
+    args = parser.parse_args([str(default_contract_path()), "--state", str(state)])
+    assert run_mock(args) == 2
+    assert "/~1nowhere" in capsys.readouterr().err

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     mail_from: str = "Auth Service <no-reply@authsvc.localhost>"
     mail_dir: Path | None = None
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
-    outbox_batch_size: int = Field(default=20, ge=1)
+    outbox_batch_size: int = Field(default=100, ge=1)
     outbox_max_attempts: int = Field(default=12, ge=1)
     outbox_backoff_seconds: float = Field(default=2.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)

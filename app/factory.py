@@ -142,8 +142,8 @@ def create_app(
                 engine,
                 build_transport(settings),
                 settings,
-                # SQLite: the outbox's writes queue on the app's one writer thread.
-                writes=services.writes.threads.call if is_sqlite(engine) else None,
+                # SQLite: the outbox's units join the requests' group commit on the one writer.
+                writes=services.writes.submit if is_sqlite(engine) else None,
             )
         try:
             yield

@@ -29,6 +29,7 @@ from authsvc.contract import Contract, default_contract_path, load_contract
 from authsvc.db.checkpoints import WalCheckpointer
 from authsvc.db.engine import create_db_engine, is_sqlite
 from authsvc.http_errors import install_error_handlers
+from authsvc.mail.sealing import load_outbox_sealer
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
 from authsvc.security.issuer import TokenIssuer
@@ -62,6 +63,7 @@ def build_services(settings: Settings) -> Services:
     )
     writes, reads = database_runners(engine, timeout_seconds=settings.resolved_request_timeout)
     signing_key = load_signing_key(settings)
+    sealer = load_outbox_sealer(settings)  # seals the tokens of queued mail (authsvc.mail)
     issuer = TokenIssuer(
         signing_key,
         issuer=settings.jwt_issuer,
@@ -70,12 +72,12 @@ def build_services(settings: Settings) -> Services:
         refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
     return Services(
-        invites=InviteService(settings=settings),
+        invites=InviteService(settings=settings, sealer=sealer),
         health=HealthService(engine=engine),
         tokens=build_token_verifier(settings),
         writes=writes,
         reads=reads,
-        users=UserService(settings=settings),
+        users=UserService(settings=settings, sealer=sealer),
         acceptance=AcceptanceService(issuer=issuer),
     )
 
@@ -142,6 +144,7 @@ def create_app(
                 engine,
                 build_transport(settings),
                 settings,
+                sealer=services.invites.sealer,
                 # SQLite: the outbox's units join the requests' group commit on the one writer.
                 writes=services.writes.submit if is_sqlite(engine) else None,
             )

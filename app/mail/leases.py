@@ -25,7 +25,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 
 from authsvc.db.models import OutboxStatus, outbox_table
 from authsvc.db.types import utcnow
-from authsvc.mail.transport import OutboundMail
+from authsvc.mail.outbox import QueuedMail
 
 _t = outbox_table
 # Statements built once: building and cache-keying an expression costs more than running it.
@@ -34,10 +34,11 @@ _CLAIMABLE = (
         _t.c.id,
         _t.c.attempts,
         _t.c.message_id,
+        _t.c.kind,
         _t.c.recipient,
         _t.c.subject,
-        _t.c.body_text,
-        _t.c.body_html,
+        _t.c.template_params,
+        _t.c.sealed_token,
         _t.c.created_at,
     )
     .where(
@@ -74,8 +75,7 @@ _RECORD_SENT = (
         sent_at=bindparam("b_now"),
         attempts=_t.c.attempts + 1,
         leased_until=None,
-        body_text=None,
-        body_html=None,
+        sealed_token=None,
     )
 )
 _OWNED = (
@@ -99,20 +99,16 @@ _SETTLE_FAILURE = (
         next_attempt_at=bindparam("b_next"),
     )
 )
-_SCRUB = (
-    update(_t)
-    .where(_t.c.id.in_(bindparam("b_ids", expanding=True)))
-    .values(body_text=None, body_html=None)
-)
+_SCRUB = update(_t).where(_t.c.id.in_(bindparam("b_ids", expanding=True))).values(sealed_token=None)
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimedMessage:
-    """A leased row, copied out of its transaction; `mail` is None if its bodies are already gone."""
+    """A leased row, copied out of its transaction: rendered and sent outside any."""
 
     id: uuid.UUID
     attempts: int
-    mail: OutboundMail | None
+    queued: QueuedMail
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +180,7 @@ def renew_leases(
 
 
 def record_sent(connection: Connection, *, ids: Collection[uuid.UUID]) -> int:
-    """Mark delivered rows SENT and scrub their bodies; how many were not SENT already."""
+    """Mark delivered rows SENT and scrub their sealed tokens; how many were not SENT already."""
     if not ids:
         return 0
     return connection.execute(_RECORD_SENT, {"b_ids": list(ids), "b_now": utcnow()}).rowcount
@@ -232,20 +228,19 @@ def record_failures(
     if settled:
         connection.execute(_SETTLE_FAILURE, settled)
     if given_up:
-        # Nobody will send it: keep no live token. The remedy is a new invitation anyway.
+        # Nobody will send it: keep no token, even sealed. The remedy is a new invitation anyway.
         connection.execute(_SCRUB, {"b_ids": given_up})
     return outcomes
 
 
 def _snapshot(row: Any) -> ClaimedMessage:  # a Row of `_CLAIMABLE`
-    mail = None
-    if row.body_text is not None and row.body_html is not None:
-        mail = OutboundMail(
-            message_id=row.message_id,
-            recipient=row.recipient,
-            subject=row.subject,
-            text=row.body_text,
-            html=row.body_html,
-            created_at=row.created_at,
-        )
-    return ClaimedMessage(id=row.id, attempts=row.attempts, mail=mail)
+    queued = QueuedMail(
+        message_id=row.message_id,
+        template=row.kind,
+        recipient=row.recipient,
+        subject=row.subject,
+        params=row.template_params,
+        sealed_token=row.sealed_token,
+        created_at=row.created_at,
+    )
+    return ClaimedMessage(id=row.id, attempts=row.attempts, queued=queued)

@@ -1,12 +1,13 @@
 """The loop that drains the outbox: a thread in `authsvc serve`, a process in `authsvc worker`.
 
 Each round claims up to `outbox_batch_size` due messages in one unit of work (see
-`authsvc.mail.leases`), then hands them to the transport in batches of its `max_batch` (the mail
+`authsvc.mail.leases`), renders each from its template with its token opened (in memory only:
+authsvc.mail.outbox), then hands them to the transport in batches of its `max_batch` (the mail
 folder writes a hundred files with one round of syncs; SMTP sends one message per connection):
 before each batch, if the leases are more than half spent, it renews them and drops the messages
-no longer its own. Each batch's outcomes (SENT with the bodies scrubbed, a retry with its backoff,
-or FAILED after `outbox_max_attempts`) are recorded in one unit of work, queued while the next
-batch is sent, and the round waits for them before it claims again.
+no longer its own. Each batch's outcomes (SENT with the sealed token scrubbed, a retry with its
+backoff, or FAILED after `outbox_max_attempts`) are recorded in one unit of work, queued while the
+next batch is sent, and the round waits for them before it claims again.
 
 Inside `authsvc serve` on SQLite those units go through the app's group commit: they share the
 requests' transactions and syncs of the log, instead of each paying a `BEGIN IMMEDIATE ... COMMIT`
@@ -52,7 +53,15 @@ from sqlalchemy.exc import DBAPIError
 from authsvc.config import Settings
 from authsvc.db.engine import create_db_engine, write_engine
 from authsvc.mail import leases
-from authsvc.mail.transport import DeliveryError, Transport, build_transport, describe_error
+from authsvc.mail.outbox import NotDeliverable, render_queued
+from authsvc.mail.sealing import OutboxSealer, load_outbox_sealer
+from authsvc.mail.transport import (
+    DeliveryError,
+    OutboundMail,
+    Transport,
+    build_transport,
+    describe_error,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -131,8 +140,11 @@ class OutboxWorker:
         *,
         owner: str | None = None,
         writes: UnitRunner | None = None,
+        sealer: OutboxSealer | None = None,
     ) -> None:
         self._write: UnitRunner = writes or transaction_runner(engine)
+        # The keys that open the queued tokens: the same list as every instance that enqueues.
+        self._sealer = sealer or load_outbox_sealer(settings)
         self._transport = transport
         self._settings = settings
         self._policy = leases.RetryPolicy(
@@ -188,12 +200,15 @@ class OutboxWorker:
 
     def _send(self, batch: Sequence[leases.ClaimedMessage]) -> Future[_Recorded]:
         """Deliver `batch` and queue the unit that records its outcomes (not waited for here)."""
-        failures: list[leases.Failure] = [
-            leases.Failure(m.id, "message has no body left to send", give_up=True)
-            for m in batch
-            if m.mail is None
-        ]
-        sendable = [(m, m.mail) for m in batch if m.mail is not None]
+        failures: list[leases.Failure] = []
+        sendable: list[tuple[leases.ClaimedMessage, OutboundMail]] = []
+        for message in batch:
+            try:
+                mail = render_queued(message.queued, settings=self._settings, sealer=self._sealer)
+            except NotDeliverable as exc:
+                failures.append(leases.Failure(message.id, str(exc), give_up=exc.give_up))
+            else:
+                sendable.append((message, mail))
         try:
             outcomes = self._transport.send_batch([mail for _m, mail in sendable])
         except Exception as exc:  # a transport bug: every message of the batch counts as failed
@@ -294,9 +309,10 @@ def start_background_worker(
     settings: Settings,
     *,
     writes: UnitRunner | None = None,
+    sealer: OutboxSealer | None = None,
 ) -> BackgroundWorker:
     """Start the delivery loop in a daemon thread (the embedded default of `authsvc serve`)."""
-    worker = OutboxWorker(engine, transport, settings, writes=writes)
+    worker = OutboxWorker(engine, transport, settings, writes=writes, sealer=sealer)
     stop_event = threading.Event()
     # Daemon: a hung SMTP server must never keep the process from exiting; an interrupted send
     # is simply retried after its lease expires.

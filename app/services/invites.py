@@ -36,8 +36,9 @@ from authsvc.errors import (
     RateLimited,
     UserAlreadyOnboarded,
 )
-from authsvc.mail.compose import compose_invite
+from authsvc.mail.compose import INVITE, invite_params
 from authsvc.mail.outbox import enqueue
+from authsvc.mail.sealing import OutboxSealer
 from authsvc.security.policy import may_resend_invite
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
@@ -129,6 +130,7 @@ class _Invitee:
 @dataclass(frozen=True)
 class InviteService:
     settings: Settings
+    sealer: OutboxSealer
 
     def resend_invite(
         self,
@@ -220,6 +222,7 @@ class InviteService:
         issue_invitation(
             connection,
             self.settings,
+            sealer=self.sealer,
             created_by=principal.subject,
             customer_id=customer_id,
             user_id=user_id,
@@ -246,6 +249,7 @@ def issue_invitation(
     connection: Connection,
     settings: Settings,
     *,
+    sealer: OutboxSealer,
     created_by: str,
     customer_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -278,14 +282,19 @@ def issue_invitation(
             "accepted_at": None,
         },
     )
-    mail = compose_invite(
-        settings=settings,
-        first_name=first_name,
-        customer_name=customer_name,
-        token=token,
-        expires_at=expires_at,
+    # The token goes into the outbox sealed; the mail is rendered at delivery (authsvc.mail).
+    params = invite_params(
+        first_name=first_name, customer_name=customer_name, expires_at=expires_at
     )
-    enqueue(connection, kind="invite", recipient=email, mail=mail, settings=settings)
+    enqueue(
+        connection,
+        template=INVITE,
+        params=params,
+        token=token,
+        recipient=email,
+        settings=settings,
+        sealer=sealer,
+    )
 
 
 def revoke_pending_invitation(connection: Connection, user_id: uuid.UUID, now: datetime) -> int:

@@ -44,6 +44,7 @@ from authsvc.errors import (
     NotFound,
     UnknownSubrole,
 )
+from authsvc.mail.sealing import OutboxSealer
 from authsvc.security.policy import USERS_READ_PERMISSION, USERS_WRITE_PERMISSION
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
@@ -227,6 +228,7 @@ def _filtered(query: Select[Any], customer_id: uuid.UUID, filters: UserFilters) 
 @dataclass(frozen=True)
 class UserService:
     settings: Settings
+    sealer: OutboxSealer
 
     def list_users(
         self,
@@ -337,6 +339,7 @@ class UserService:
         issue_invitation(
             connection,
             self.settings,
+            sealer=self.sealer,
             created_by=principal.subject,
             customer_id=customer_id,
             user_id=user_id,

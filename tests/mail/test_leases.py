@@ -16,6 +16,7 @@ from authsvc.db.engine import create_db_engine, make_session_factory, write_engi
 from authsvc.db.models import OutboxMessage, OutboxStatus, outbox_table
 from authsvc.db.types import utcnow
 from authsvc.mail import leases
+from authsvc.mail.sealing import load_outbox_sealer
 from tests.mail.support import enqueue_invites, make_settings, outbox_rows
 
 
@@ -72,7 +73,7 @@ def test_claim_due__leases_due_rows_oldest_first_up_to_limit(
 
     by_id = {row.id: row for row in outbox_rows(engine)}
     assert [by_id[c.id].message_id for c in claimed] == [ids[0], ids[2], ids[1]]
-    assert all(c.mail is not None and c.mail.message_id == by_id[c.id].message_id for c in claimed)
+    assert all(c.queued.message_id == by_id[c.id].message_id for c in claimed)
     for claim in claimed:
         row = by_id[claim.id]
         assert row.lease_owner == "w1"
@@ -107,13 +108,23 @@ def test_claim_due__what_is_due(
     assert len(claimed) == (1 if claimable else 0)
 
 
-def test_claim_due__scrubbed_row__claimed_without_mail(engine: Engine, tmp_path: Path) -> None:
-    [message_id] = enqueue_invites(engine, make_settings(tmp_path), 1)
-    _set(engine, message_id, body_text=None, body_html=None)
+def test_claim_due__the_row_as_queued_token_still_sealed(engine: Engine, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    [message_id] = enqueue_invites(engine, settings, 1)
 
     [claimed] = _claim(engine, owner="w1", limit=10, lease_seconds=60)
 
-    assert claimed.mail is None
+    [row] = outbox_rows(engine)
+    queued = claimed.queued
+    assert (queued.message_id, queued.template, queued.subject) == (
+        message_id,
+        "invite",
+        "You're invited to join Acme & Sons",
+    )
+    assert queued.params == row.template_params
+    assert queued.sealed_token == row.sealed_token
+    assert queued.sealed_token is not None
+    assert load_outbox_sealer(settings).open(queued.sealed_token) == "tok-0-secret"
 
 
 @pytest.mark.parametrize(
@@ -154,12 +165,7 @@ def test_record_sent__scrubs_bodies_once(engine: Engine, tmp_path: Path) -> None
 
     [row] = outbox_rows(engine)
     assert (first, second) == (1, 0)
-    assert (row.status, row.attempts, row.body_text, row.body_html) == (
-        OutboxStatus.SENT,
-        1,
-        None,
-        None,
-    )
+    assert (row.status, row.attempts, row.sealed_token) == (OutboxStatus.SENT, 1, None)
     assert row.sent_at is not None
     assert row.leased_until is None
 
@@ -178,7 +184,7 @@ def test_record_failure__retries_with_backoff_then_gives_up(engine: Engine, tmp_
     assert outcomes == ["retry", "retry", "failed"]
     assert delays[:2] == [10, 20]
     assert (row.status, row.attempts, row.last_error) == (OutboxStatus.FAILED, 3, "E")
-    assert (row.body_text, row.body_html, row.lease_owner, row.leased_until) == (None,) * 4
+    assert (row.sealed_token, row.lease_owner, row.leased_until) == (None,) * 3
 
 
 def _set_due(engine: Engine) -> None:

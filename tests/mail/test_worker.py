@@ -71,7 +71,7 @@ def statuses(engine: Engine) -> list[OutboxStatus]:
     return [row.status for row in outbox_rows(engine)]
 
 
-def test_deliver_due__invite_reaches_smtp_server_and_bodies_are_scrubbed(
+def test_deliver_due__invite_reaches_smtp_server_and_token_is_scrubbed(
     engine: Engine, mail_settings: Settings, smtp_server: SmtpServer
 ) -> None:
     [message_id] = enqueue_invites(engine, mail_settings, 1)
@@ -90,12 +90,7 @@ def test_deliver_due__invite_reaches_smtp_server_and_bodies_are_scrubbed(
     assert f'href="{link}"' in html.get_content()
     assert "Hello Ada," in text.get_content()
     [row] = outbox_rows(engine)
-    assert (row.status, row.attempts, row.body_text, row.body_html) == (
-        OutboxStatus.SENT,
-        1,
-        None,
-        None,
-    )
+    assert (row.status, row.attempts, row.sealed_token) == (OutboxStatus.SENT, 1, None)
     assert worker.deliver_due() == DeliveryReport()  # nothing sent twice
 
 
@@ -117,7 +112,7 @@ def test_deliver_due__smtp_down_then_back__each_delivered_once(
         assert (row.status, row.attempts, row.lease_owner) == (OutboxStatus.PENDING, 1, None)
         assert row.last_error == "ConnectionRefusedError: Connection refused"
         assert row.next_attempt_at > row.created_at
-        assert row.body_text is not None
+        assert row.sealed_token is not None  # still to be sent
     assert len(caplog.records) == 5
     assert "@" not in caplog.text  # no address, no Message-ID
     assert "secret" not in caplog.text
@@ -126,7 +121,7 @@ def test_deliver_due__smtp_down_then_back__each_delivered_once(
     drain(worker, engine, until=OutboxStatus.SENT)
 
     assert smtp_server.count_by_message_id() == Counter(dict.fromkeys(ids, 1))
-    assert all(row.body_text is None for row in outbox_rows(engine))
+    assert all(row.sealed_token is None for row in outbox_rows(engine))
 
 
 def test_deliver_due__max_attempts__failed_and_scrubbed(engine: Engine, tmp_path: Path) -> None:
@@ -141,7 +136,7 @@ def test_deliver_due__max_attempts__failed_and_scrubbed(engine: Engine, tmp_path
     assert sum(r.retrying for r in reports) == 2
     assert sum(r.failed for r in reports) == 2
     for row in outbox_rows(engine):
-        assert (row.attempts, row.body_text, row.body_html) == (2, None, None)
+        assert (row.attempts, row.sealed_token) == (2, None)
         assert row.last_error == "ConnectionRefusedError: Connection refused"
 
 

@@ -91,7 +91,7 @@ def test_accept__concurrent_accepts_of_one_link_exactly_one_wins(
 ) -> None:
     user_id = _create(services, "race@example.com")
     (mail,) = mail_to(services, "race@example.com")
-    token_hash = hash_invite_token(invite_token_in(mail))
+    token_hash = hash_invite_token(invite_token_in(services, mail))
     password_hash = hash_password("Corr3ct-Horse-Battery")
 
     def accept(_: int) -> str:

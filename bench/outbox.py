@@ -179,20 +179,27 @@ def _run(
     }
 
 
+def backlog_slope(samples: list[dict[str, Any]]) -> float:
+    """Pending rows per second over `samples`, fitted by least squares; 0 for fewer than two."""
+    if len(samples) < 2:
+        return 0.0
+    fit = statistics.linear_regression([s["t_s"] for s in samples], [s["pending"] for s in samples])
+    return float(fit.slope)
+
+
 def _summarise(
     samples: list[dict[str, Any]], latencies: list[float], load_ended_at: float
 ) -> dict[str, Any]:
     """Rates over the second half of the load (past the warm-up), backlog growth, mail latency."""
     during = [s for s in samples if s["loading"]]
     steady = during[len(during) // 2 :] or during
-    first, last = (steady[0], steady[-1]) if steady else ({}, {})
-    span = (last.get("t_s", 0) - first.get("t_s", 0)) or 1.0
     drained = [s for s in samples if not s["loading"] and s["pending"] == 0]
     return {
         "enqueued_per_s": statistics.mean(s["enqueued_per_s"] for s in steady) if steady else 0,
         "sent_per_s": statistics.mean(s["sent_per_s"] for s in steady) if steady else 0,
-        # rows/s the backlog grew over the steady half: ~0 when delivery keeps up
-        "backlog_growth_per_s": (last.get("pending", 0) - first.get("pending", 0)) / span,
+        # rows/s the backlog grew over the steady half (least-squares slope, so one sample taken
+        # just before a batch is recorded does not decide it): ~0 when delivery keeps up
+        "backlog_growth_per_s": backlog_slope(steady),
         "pending_at_load_end": during[-1]["pending"] if during else 0,
         "peak_pending": max((s["pending"] for s in samples), default=0),
         # from the end of the load to the first sample with nothing pending (to within a sample)
@@ -296,8 +303,8 @@ def render(suite: dict[str, Any]) -> str:
         f"`POST .../resend-invite` at {settings['connections']} connections for "
         f"{settings['seconds']:.0f} s, {suite.get('rounds', 1)} round(s), subjects alternating; "
         f"the outbox sampled every {settings['interval']:.0f} s. Rates are means over the second "
-        "half of the load; backlog growth is the change in pending rows over that half, per "
-        "second; drain is from the end of the load to the first sample with nothing pending "
+        "half of the load; backlog growth is the least-squares slope of pending rows over that "
+        "half, per second; drain is from the end of the load to the first sample with nothing pending "
         f"(given up after {settings['drain_seconds']:.0f} s). CPU per resend is the server's "
         "CPU over the whole run (load and drain) divided by the mails enqueued, when all were "
         "delivered: the request and its mail together.",

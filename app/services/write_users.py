@@ -30,6 +30,7 @@ from authsvc.errors import (
     NotFound,
     UnknownSubrole,
 )
+from authsvc.mail.sealing import OutboxSealer
 from authsvc.security.policy import USERS_WRITE_PERMISSION
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
@@ -87,6 +88,7 @@ def create_user(
     connection: Connection,
     *,
     settings: Settings,
+    sealer: OutboxSealer,
     principal: Principal,
     customer_id: uuid.UUID,
     first_name: str,
@@ -135,6 +137,7 @@ def create_user(
     issue_invitation(
         connection,
         settings,
+        sealer=sealer,
         created_by=principal.subject,
         customer_id=customer_id,
         user_id=user_id,

@@ -19,6 +19,7 @@ from authsvc.db.models import (
     UserStatus,
     normalize_email,
     refresh_tokens_table,
+    search_folded,
     subroles_table,
     users_table,
 )
@@ -232,6 +233,12 @@ def update_user(
         change("status", str(status), str(target))
     if not values:
         return {}
+    if {"email", "first_name", "last_name"} & values.keys():
+        values["search_folded"] = search_folded(
+            values.get("email", current.email),
+            values.get("first_name", current.first_name),
+            values.get("last_name", current.last_name),
+        )
     values.update(updated_at=now, updated_by=caller.user_id)
     statement = (
         update(_users)

@@ -31,7 +31,7 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-NOT_SENT = "not sent: queued before the sealed outbox (revision 0003); resend the invitation"
+NOT_SENT = "not sent: queued before the sealed outbox (revision 0004); resend the invitation"
 NOT_SENT_DOWNGRADE = "not sent: sealed mail cannot be rendered after a downgrade; resend it"
 
 

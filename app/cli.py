@@ -46,12 +46,18 @@ def _service_contract() -> Contract:
 
 
 def _make_data_dir(settings: Settings) -> None:
+    """The data directory, owner-only (0700): it holds the database, the keys and the mail folder."""
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(
             f"AUTHSVC_DATA_DIR: cannot create {settings.data_dir}: {exc.strerror}"
         ) from None
+    try:
+        if settings.data_dir.stat().st_mode & 0o077:
+            settings.data_dir.chmod(0o700)
+    except OSError as exc:
+        logger.warning("data directory %s is open to other users (%s)", settings.data_dir, exc)
 
 
 @contextmanager

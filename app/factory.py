@@ -22,6 +22,7 @@ from authsvc.config import Settings
 from authsvc.contract import Contract, default_contract_path, load_contract
 from authsvc.db.checkpoints import WalCheckpointer
 from authsvc.db.engine import create_db_engine, is_sqlite
+from authsvc.mail.sealing import load_outbox_sealer
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
 from authsvc.security.issuer import TokenIssuer
@@ -63,6 +64,7 @@ def build_services(settings: Settings) -> Services:
         idle_seconds=settings.db_thread_idle_seconds,
     )
     signing_key = load_signing_key(settings)
+    sealer = load_outbox_sealer(settings)  # seals the tokens of queued mail (authsvc.mail)
     issuer = TokenIssuer(
         signing_key,
         issuer=settings.jwt_issuer,
@@ -76,6 +78,7 @@ def build_services(settings: Settings) -> Services:
         tokens=build_token_verifier(settings),
         writes=writes,
         reads=reads,
+        sealer=sealer,
     )
 
 
@@ -141,8 +144,9 @@ def create_app(
                 engine,
                 build_transport(settings),
                 settings,
-                # SQLite: the outbox's writes queue on the app's one writer thread.
-                writes=services.writes.threads.call if is_sqlite(engine) else None,
+                sealer=services.sealer,
+                # SQLite: the outbox's units join the requests' group commit on the one writer.
+                writes=services.writes.submit if is_sqlite(engine) else None,
             )
         try:
             yield

@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from authsvc.db.engine import restrict_sqlite_files
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -20,4 +22,5 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_database(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (idempotent)."""
+    restrict_sqlite_files(url)  # often the first to create the file
     command.upgrade(alembic_config(url), revision)

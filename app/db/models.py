@@ -79,6 +79,29 @@ def normalize_email(address: str) -> str:
     return address.strip().lower()
 
 
+# Between the folded fields of `search_folded`: a control character, which no search term may
+# contain (the contract's pattern), so a term never matches across two fields.
+SEARCH_FIELD_SEPARATOR = "\x1f"
+
+
+def search_folded(email: str, first_name: str, last_name: str) -> str:
+    """What a user search matches against: e-mail and names folded by Unicode `casefold()`.
+
+    Folded once when written, so SQLite and PostgreSQL answer a search alike (SQLite's `lower()`
+    and `LIKE` fold ASCII only); accents are kept, so a search is accent-sensitive.
+    """
+    return SEARCH_FIELD_SEPARATOR.join(part.casefold() for part in (email, first_name, last_name))
+
+
+def _search_folded_default(context: DefaultExecutionContext) -> str:
+    parameters = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return search_folded(
+        str(parameters["email"]),
+        str(parameters.get("first_name") or ""),
+        str(parameters.get("last_name") or ""),
+    )
+
+
 def _normalized_email_default(context: DefaultExecutionContext) -> str:
     # Inserts that give only `email` (demo data, tests, older code) still get the compared form.
     parameters = context.get_current_parameters()  # type: ignore[no-untyped-call]
@@ -129,6 +152,10 @@ class User(Base):
     email_normalized: Mapped[str] = mapped_column(String(320), default=_normalized_email_default)
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
+    # Kept by every write of the three fields (authsvc.services.write_users); read by search.
+    search_folded: Mapped[str] = mapped_column(
+        Text, default=_search_folded_default, server_default=""
+    )
     mobile: Mapped[str | None] = mapped_column(String(32), default=None)
     # None: no subrole, so no permissions.
     subrole_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -206,12 +233,13 @@ class OutboxMessage(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # Stable across retries so a receiving server (and our tests) can spot a duplicate.
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
-    kind: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(50))  # the template that renders it at delivery
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
-    # The bodies hold the invite link until delivery, then are scrubbed (see app.mail).
-    body_text: Mapped[str | None] = mapped_column(Text)
-    body_html: Mapped[str | None] = mapped_column(Text)
+    # Never the rendered mail (its link is a live credential): the template's parameters and its
+    # token sealed with a key kept outside the database, scrubbed once settled (authsvc.mail).
+    template_params: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
+    sealed_token: Mapped[str | None] = mapped_column(Text, default=None)
     status: Mapped[OutboxStatus] = mapped_column(
         Enum(OutboxStatus, native_enum=False, length=16), default=OutboxStatus.PENDING
     )

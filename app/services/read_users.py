@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, or_, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from authsvc.db.models import customers_table, subroles_table, users_table
 from authsvc.errors import CustomerUserNotFound, NotFound
@@ -143,15 +143,9 @@ def _filtered(query: Select[Any], customer_id: uuid.UUID, filters: UserFilters) 
     if filters.subrole is not None:
         query = query.where(_subroles.c.code == filters.subrole)
     if filters.search:
-        pattern = f"%{_escape_like(filters.search.lower())}%"
-        query = query.where(
-            or_(
-                *(
-                    func.lower(column).like(pattern, escape="\\")
-                    for column in (_users.c.email, _users.c.first_name, _users.c.last_name)
-                )
-            )
-        )
+        # Both sides folded by Python's casefold(): the same answer on SQLite and PostgreSQL.
+        pattern = f"%{_escape_like(filters.search.casefold())}%"
+        query = query.where(_users.c.search_folded.like(pattern, escape="\\"))
     return query
 
 

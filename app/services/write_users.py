@@ -19,6 +19,7 @@ from authsvc.db.models import (
     UserStatus,
     normalize_email,
     refresh_tokens_table,
+    search_folded,
     subroles_table,
     users_table,
 )
@@ -30,6 +31,7 @@ from authsvc.errors import (
     NotFound,
     UnknownSubrole,
 )
+from authsvc.mail.sealing import OutboxSealer
 from authsvc.security.policy import USERS_WRITE_PERMISSION
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
@@ -87,6 +89,7 @@ def create_user(
     connection: Connection,
     *,
     settings: Settings,
+    sealer: OutboxSealer,
     principal: Principal,
     customer_id: uuid.UUID,
     first_name: str,
@@ -135,6 +138,7 @@ def create_user(
     issue_invitation(
         connection,
         settings,
+        sealer=sealer,
         created_by=principal.subject,
         customer_id=customer_id,
         user_id=user_id,
@@ -229,6 +233,12 @@ def update_user(
         change("status", str(status), str(target))
     if not values:
         return {}
+    if {"email", "first_name", "last_name"} & values.keys():
+        values["search_folded"] = search_folded(
+            values.get("email", current.email),
+            values.get("first_name", current.first_name),
+            values.get("last_name", current.last_name),
+        )
     values.update(updated_at=now, updated_by=caller.user_id)
     statement = (
         update(_users)

@@ -529,3 +529,60 @@ def test_patch__a_new_address_is_unverified_a_new_spelling_is_not(
         headers=bearer(demo["admin_token"]),
     )
     assert assert_documented(got, GET)["data"]["is_email_verified"] is False
+
+
+@pytest.mark.parametrize(
+    ("search", "found"),
+    [
+        ("Ölafsdóttir", True),
+        ("ölafsdÓttir", True),  # case-insensitive beyond ASCII
+        ("OLAFSDOTTIR", False),  # accent-sensitive
+        ("strasse", True),  # casefold: "Straße" folds to "strasse"
+        ("STRASSE", True),
+        ("Zoë", True),
+    ],
+    ids=["as-written", "other-case", "no-accents", "sharp-s-folded", "sharp-s-upper", "first-name"],
+)
+def test_list__search_folds_unicode_case_alike_on_both_databases(
+    client: TestClient, demo: dict[str, Any], services: Services, search: str, found: bool
+) -> None:
+    body = new_user_body(
+        services,
+        demo["customer_id"],
+        email="zoe.o@example.com",
+        first_name="Zoë",
+        last_name="Ölafsdóttir-Straße",
+    )
+    assert (
+        client.post(
+            users_url(demo["customer_id"]), json=body, headers=bearer(demo["admin_token"])
+        ).status_code
+        == 200
+    )
+    response = client.get(
+        users_url(demo["customer_id"]),
+        params={"search": search},
+        headers=bearer(demo["admin_token"]),
+    )
+    records = assert_documented(response, LIST)["data"]["records"]
+    assert _locals(records) == ({"zoe.o"} if found else set())
+
+
+def test_patch__renamed_user_is_found_by_the_new_name_only(
+    client: TestClient, demo: dict[str, Any]
+) -> None:
+    assert (
+        _patch(client, demo, demo["active_user_id"], {"last_name": "Þórsdóttir"}).status_code == 200
+    )
+
+    def found(search: str) -> set[str]:
+        response = client.get(
+            users_url(demo["customer_id"]),
+            params={"search": search},
+            headers=bearer(demo["admin_token"]),
+        )
+        return _locals(assert_documented(response, LIST)["data"]["records"])
+
+    assert found("þórsdóttir") == {"abe.active"}
+    assert found("ÞÓRSDÓTTIR") == {"abe.active"}
+    assert "abe.active" not in found("Demo")  # the old last name no longer matches

@@ -42,9 +42,21 @@ def _with_zone(value: Any) -> Any:
     return value
 
 
+def _with_admin(value: Any) -> Any:
+    """docs/contract.md, get-subroles: the example lists `admin`, which every customer has."""
+    admin = {
+        "code": "admin",
+        "label": "Admin",
+        "id": "0b0c6a39-4a3e-4d0f-9a51-6f1f2c0e9a11",
+        "display_name": "Admin",
+    }
+    return {**value, "data": [admin, *value["data"]]}
+
+
 # (page, status) -> how the published example reads once the documented fix is applied.
 EXAMPLE_FIXES: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("get-customer-user-by-id.md", "200"): _with_zone,
+    ("get-customer-subroles.md", "200"): _with_admin,
 }
 # The published free-form `query` object is replaced by named filter parameters (docs/contract.md).
 REPLACED_PARAMETERS = {("get-customer-users.md", "query")}

@@ -114,3 +114,5 @@ class MockOptions:
     jwt: BearerCheck | None = None
     # Refuse a contract with problems (as the service does) instead of serving it with warnings.
     strict: bool = False
+    # Remember what clients create, change and delete (docs/mock.md, "Stateful mode").
+    stateful: bool = False

@@ -10,6 +10,7 @@ Both adapters (ASGI server, respx router) only translate to and from `MockReques
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,12 @@ from typing import Any
 from authsvc.contract import Contract, Operation
 from authsvc.mock.engine.body import BodyValidator
 from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse, Violation
-from authsvc.mock.engine.negotiation import Negotiated, for_invalid_request, for_valid_request
+from authsvc.mock.engine.negotiation import (
+    NO_EXAMPLE,
+    Negotiated,
+    for_invalid_request,
+    for_valid_request,
+)
 from authsvc.mock.engine.params import ParameterValidator
 from authsvc.mock.engine.prefer import Preferences, parse_preferences
 from authsvc.mock.engine.prism_schema import prism_plan
@@ -33,6 +39,10 @@ from authsvc.mock.engine.render import Renderer
 from authsvc.mock.engine.response_check import ResponseChecker
 from authsvc.mock.engine.routing import Router, param_name
 from authsvc.mock.engine.security import check_security
+from authsvc.mock.engine.stateful import StatefulMode
+from authsvc.mock.engine.store import SessionState
+
+log = logging.getLogger("authsvc.mock")
 
 _MAX_VIOLATIONS_HEADER = 8 * 1024 - 100
 _MAX_ANSWERS = 256  # per operation: (code, example, dynamic, Accept) combinations remembered
@@ -66,13 +76,19 @@ class MockEngine:
         self._root_security = tuple(contract.resolved.get("security") or ())
         self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._renderer = Renderer(contract, self.options)
+        self.stateful: StatefulMode | None = None
+        if self.options.stateful:
+            self.stateful = StatefulMode(
+                contract, self._renderer, lambda op: self._compile(op).responses
+            )
 
     def routes(self) -> list[tuple[str, str]]:
         """(METHOD, path) of every operation served, in document order."""
         return [(r.operation.method.upper(), r.operation.path) for r in self.router.routes]
 
-    def handle(self, request: MockRequest) -> MockResponse:
-        """Answer one request as Prism would (plus the documented extensions)."""
+    def handle(self, request: MockRequest, state: SessionState | None = None) -> MockResponse:
+        """Answer one request as Prism would (plus the documented extensions); in stateful
+        mode, `state` is the client's session, read and changed by mapped operations."""
         cors: tuple[tuple[str, str], ...] = ()
         if self.options.cors:
             if request.method == "OPTIONS" and (answer := preflight(request)) is not None:
@@ -83,14 +99,18 @@ class MockEngine:
             query = request.query_params()
             prefs = parse_preferences(request.headers.get("prefer"), query)
             delay = prefs.delay_ms if prefs.delay_ms is not None else delay
-            status, headers, body, found = self._answer(request, prefs, query)
+            status, headers, body, found = self._answer(request, prefs, query, state)
         except MockProblem as problem:
             status, body, found = problem.status, problem.body(), ()
             headers = (("content-type", "application/problem+json"), *problem.headers.items())
         return MockResponse(status, cors + headers, body, delay_ms=delay, violations=found)
 
     def _answer(
-        self, request: MockRequest, prefs: Preferences, query: Mapping[str, list[str]]
+        self,
+        request: MockRequest,
+        prefs: Preferences,
+        query: Mapping[str, list[str]],
+        state: SessionState | None = None,
     ) -> _Answer:
         server = query.get("__server")
         match = self.router.match(request.method, request.path, server[0] if server else None)
@@ -112,6 +132,13 @@ class MockEngine:
             accept = request.headers.get("accept")
             key = (prefs.code, prefs.example, dynamic, accept)
             answer = None if dynamic else compiled.answers.get(key)
+            # A `Prefer` code or example asks for the contract's answer: it stores nothing.
+            stored = state is not None and self.stateful is not None
+            if stored and prefs.code is None and prefs.example is None:
+                assert state is not None
+                answer = self._from_state(
+                    compiled, path_params, request, state, dynamic, prefs.seed, accept
+                )
             if answer is None:
                 chosen = compiled.negotiated.get(key) or _remember(
                     compiled.negotiated,
@@ -145,13 +172,55 @@ class MockEngine:
             headers = (("sl-violations", value), *headers)
         return status, headers, body, (*inputs, *outputs)
 
+    def _from_state(
+        self,
+        compiled: _Compiled,
+        path_params: Mapping[str, str],
+        request: MockRequest,
+        state: SessionState,
+        dynamic: bool,
+        seed: str | None,
+        accept: str | None,
+    ) -> _Answer | None:
+        """The stateful answer of a mapped operation, checked like any other; what does not
+        match the contract is served with its violations and logged, never silently."""
+        assert self.stateful is not None
+        found = self.stateful.answer(
+            compiled.operation,
+            path_params,
+            request,
+            state,
+            dynamic=dynamic,
+            seed=seed if seed is not None else self.options.seed,
+            accept=accept,
+        )
+        if found is None:
+            return None
+        chosen, value = found
+        answer = self._render(compiled, chosen, dynamic, seed, body=value)
+        for violation in answer[3]:
+            pointer = "/" + "/".join(violation.location[1:]) if violation.location else "/"
+            log.warning(
+                "stateful answer to %s %s does not match the contract: %s: %s",
+                request.method,
+                request.path,
+                pointer,
+                violation.message,
+            )
+        return answer
+
     def _render(
-        self, compiled: _Compiled, chosen: Negotiated, dynamic: bool, seed: str | None
+        self,
+        compiled: _Compiled,
+        chosen: Negotiated,
+        dynamic: bool,
+        seed: str | None,
+        body: Any = NO_EXAMPLE,
     ) -> _Answer:
         """The chosen response as bytes and headers, with the mock's check of it."""
         seed = seed if seed is not None else self.options.seed
         status, headers, body, has_body, checked = self._renderer.render(
-            compiled.responses, chosen, dynamic=dynamic, seed=seed
+            compiled.responses, chosen, dynamic=dynamic, seed=seed, body=body
         )
         if compiled.deprecated:
             headers.append(("deprecation", "true"))

@@ -26,32 +26,47 @@ class Renderer:
         self._ignore_examples = options.ignore_examples
 
     def render(
-        self, checker: ResponseChecker, chosen: Negotiated, *, dynamic: bool, seed: str | None
+        self,
+        checker: ResponseChecker,
+        chosen: Negotiated,
+        *,
+        dynamic: bool,
+        seed: str | None,
+        body: Any = NO_EXAMPLE,
     ) -> tuple[int, list[tuple[str, str]], bytes, bool, Any]:
         """(status, headers, body, whether a body was produced, the value to check).
 
         The value to check is the structured value an XML body was written from (Prism checks
-        its answer before serialising it), else `UNPARSED`: the body itself is checked.
+        its answer before serialising it), else `UNPARSED`: the body itself is checked. `body`,
+        when given, is served instead of the example or sample (stateful mode's answers).
         """
         key = checker.response_key(chosen.status)
         headers = self._headers(checker, key, chosen.headers, dynamic=dynamic, seed=seed)
-        value: Any = None
-        has_body = False
-        if chosen.example is not NO_EXAMPLE and not self._ignore_examples:
-            value, has_body = self._local_refs(chosen.example, 0), True
-        elif chosen.schema is not None and chosen.media_type is not None:
-            has_body = True
-            compiled = checker.schema_and_validator(key, _content_key(chosen)) if key else None
-            if dynamic and compiled is not None:
-                value = generate(compiled[0], compiled[1], seed=seed, root=self._refs)
-            else:
-                value = sample(chosen.schema, self._refs, rewrite=self._rewrite)
+        if body is NO_EXAMPLE:
+            value, has_body = self.value(checker, chosen, dynamic=dynamic, seed=seed)
+        else:
+            value, has_body = body, True
         if chosen.media_type is not None:
             headers.append(("content-type", chosen.media_type))
         body = serialise(value, chosen.media_type) if has_body else b""
         structured = has_body and not isinstance(value, (str, bytes)) and value is not None
         checked = value if structured and is_xml(chosen.media_type or "") else UNPARSED
         return chosen.status, headers, body, has_body, checked
+
+    def value(
+        self, checker: ResponseChecker, chosen: Negotiated, *, dynamic: bool, seed: str | None
+    ) -> tuple[Any, bool]:
+        """The body value of the chosen response (example, generated or sampled), and whether
+        there is one."""
+        if chosen.example is not NO_EXAMPLE and not self._ignore_examples:
+            return self._local_refs(chosen.example, 0), True
+        if chosen.schema is None or chosen.media_type is None:
+            return None, False
+        key = checker.response_key(chosen.status)
+        compiled = checker.schema_and_validator(key, _content_key(chosen)) if key else None
+        if dynamic and compiled is not None:
+            return generate(compiled[0], compiled[1], seed=seed, root=self._refs), True
+        return sample(chosen.schema, self._refs, rewrite=self._rewrite), True
 
     def _local_refs(self, value: Any, depth: int) -> Any:
         """An example with its local `{"$ref": "#/..."}` objects followed, as Prism (which

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -31,6 +32,17 @@ def add_mock_arguments(parser: argparse.ArgumentParser) -> None:
         "--strict",
         action="store_true",
         help="refuse a document with problems (exit 2) instead of serving it with warnings",
+    )
+    parser.add_argument(
+        "--stateful",
+        action="store_true",
+        help="remember what clients create, change and delete (per X-Mock-Session)",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="stateful mode starts from this JSON state (format in docs/mock.md)",
     )
     jwt_group = parser.add_argument_group("real bearer tokens (--verify-jwt)")
     jwt_group.add_argument("--verify-jwt", action="store_true", help="verify bearer JWTs")
@@ -71,6 +83,7 @@ def build_options(args: argparse.Namespace) -> MockOptions:
         delay_ms=args.delay,
         jwt=verifier,
         strict=args.strict,
+        stateful=args.stateful or args.state is not None,
     )
 
 
@@ -102,9 +115,16 @@ def run_mock(args: argparse.Namespace) -> int:
         return 2
     for problem in contract.problems:  # what Prism would serve silently: said once, at startup
         print(f"authsvc mock: warning: {contract.source}: {problem}", file=sys.stderr)
-    app = MockApp(contract, options, proxy=args.proxy, watch=args.watch)
+    try:
+        state = json.loads(args.state.read_text(encoding="utf-8")) if args.state else None
+        app = MockApp(contract, options, proxy=args.proxy, watch=args.watch, state=state)
+    except (ValueError, OSError) as exc:  # StateError is a ValueError naming the pointer
+        print(f"authsvc mock: {args.state}: {exc}", file=sys.stderr)
+        return 2
     base = f"http://{args.host}:{args.port}"
     mode = f"proxy to {args.proxy}" if args.proxy else "dynamic" if options.dynamic else "static"
+    if options.stateful and not args.proxy:
+        mode += ", stateful"
     print(f"authsvc mock: {args.spec} ({mode}), {len(app.engine.routes())} routes", flush=True)
     for method, path in app.engine.routes():
         print(f"  {method:<7} {base}{path}", flush=True)

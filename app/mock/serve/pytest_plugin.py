@@ -28,16 +28,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "OpenAPI document the `authsvc_mock` fixture serves (default: the Auth Service contract)",
         default="",
     )
+    parser.addini(
+        "authsvc_mock_stateful",
+        "whether `authsvc_mock` remembers what a test creates (one store per test)",
+        type="bool",
+        default=False,
+    )
 
 
 @pytest.fixture
-def contract_mock() -> Iterator[Callable[..., respx.MockRouter]]:
-    """Start a mock router for any contract; every router started is stopped after the test."""
+def contract_mock(request: pytest.FixtureRequest) -> Iterator[Callable[..., respx.MockRouter]]:
+    """Start a mock router for any contract (a relative path is read from pytest's rootdir,
+    none is the Auth Service contract); every router started is stopped after the test, and
+    a stateful one keeps its store to that test."""
     from authsvc.mock.serve.router import mock_router  # deferred: collecting tests must stay cheap
 
     started: list[respx.MockRouter] = []
 
-    def start(spec: str | Path | Contract, **options: Any) -> respx.MockRouter:
+    def start(spec: str | Path | Contract | None = None, **options: Any) -> respx.MockRouter:
+        if isinstance(spec, str | Path):
+            spec = Path(request.config.rootpath, spec)
         router = mock_router(spec, **options)
         router.start()
         started.append(router)
@@ -57,4 +67,4 @@ def authsvc_mock(
     from authsvc.contract import default_contract_path
 
     spec = Path(request.config.rootpath, configured) if configured else default_contract_path()
-    return contract_mock(spec)
+    return contract_mock(spec, stateful=bool(request.config.getini("authsvc_mock_stateful")))

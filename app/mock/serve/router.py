@@ -6,42 +6,63 @@ test sees exactly what the mock server (and Prism) would answer at its root.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import respx
 
-from authsvc.contract import Contract, load_contract, server_url
+from authsvc.contract import Contract, default_contract_path, load_contract, server_url
 from authsvc.contract.lenient import warn_problems
 from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse
 from authsvc.mock.engine.pipeline import MockEngine
+from authsvc.mock.serve.sessions import Sessions
 
 DEFAULT_BASE_URL = "http://mock.local"
 
 
 def mock_router(
-    spec: str | Path | Contract,
+    spec: str | Path | Contract | None = None,
     *,
     base_url: str | None = None,
     dynamic: bool = False,
     seed: str | int | None = None,
     options: MockOptions | None = None,
     strict: bool = False,
+    stateful: bool = False,
+    state: Any = None,
+    pass_through_hosts: Iterable[str] = (),
 ) -> respx.MockRouter:
     """A respx router (context manager or decorator) answering for the contract at `base_url`.
 
-    A document with problems Prism tolerates is served, each problem a `ContractWarning`;
-    `strict=True` refuses it (`ContractError`) instead.
+    Without `spec`, the packaged Auth Service contract; a relative path is read from the
+    working directory. A document with problems Prism tolerates is served, each problem a
+    `ContractWarning`; `strict=True` refuses it (`ContractError`) instead. `stateful=True`
+    remembers what the client creates (`state`: the start state, docs/mock.md), in a store of
+    this router's own. Requests to `pass_through_hosts` go to the network; to any other host
+    not mocked, they raise (respx's `AllMockedAssertionError`).
     """
+    if spec is None:
+        spec = default_contract_path()
     if isinstance(spec, Contract):
         contract = spec
     else:
-        contract = load_contract(spec, lenient=not strict)
+        contract = load_contract(Path(spec).absolute(), lenient=not strict)
         warn_problems(contract.source, contract.problems)
-    options = options or MockOptions(dynamic=dynamic, seed=None if seed is None else str(seed))
+    if options is None:
+        options = MockOptions(
+            dynamic=dynamic, seed=None if seed is None else str(seed), stateful=stateful
+        )
+    elif stateful and not options.stateful:
+        options = dataclasses.replace(options, stateful=True)
     engine = MockEngine(contract, options)
+    sessions = Sessions(engine, state) if options.stateful else None
+    handle = engine.handle if sessions is None else functools.partial(sessions.handle, engine)
     base = (base_url or default_base_url(contract)).rstrip("/")
     prefix = urlsplit(base).path.rstrip("/")
     router = respx.MockRouter(base_url=base, assert_all_called=False, assert_all_mocked=True)
@@ -50,7 +71,7 @@ def mock_router(
     def respond(request: httpx.Request) -> httpx.Response:
         raw_path, _, query = request.url.raw_path.decode("ascii").partition("?")
         path = raw_path[len(prefix) :] if raw_path.startswith(prefix) else raw_path
-        answer = engine.handle(
+        answer = handle(
             MockRequest.build(
                 request.method,
                 path or "/",
@@ -67,6 +88,8 @@ def mock_router(
     # respx asks every call whether the side effect wants a `route` argument; a ready signature
     # (PEP 362) answers that without rebuilding it from the code object each time.
     respond.__signature__ = inspect.signature(respond)  # type: ignore[attr-defined]
+    for host in pass_through_hosts:
+        router.route(host=host).pass_through()
     router.route(name="contract").mock(side_effect=respond)
     return router
 

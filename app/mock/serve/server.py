@@ -23,6 +23,7 @@ from authsvc.contract import Contract, ContractError, load_contract
 from authsvc.contract.lenient import warn_problems
 from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse
 from authsvc.mock.engine.pipeline import MockEngine
+from authsvc.mock.serve.sessions import Sessions
 
 if TYPE_CHECKING:
     import httpx
@@ -44,10 +45,13 @@ class MockApp:
         *,
         proxy: str | None = None,
         watch: bool = False,
+        state: Any = None,
     ) -> None:
         self.options = options or MockOptions()
         self.engine = MockEngine(contract, self.options)
         self.proxy = proxy
+        # Stateful mode: sessions outlive a hot reload (docs/mock.md, "Stateful mode").
+        self.sessions = Sessions(self.engine, state) if self.options.stateful else None
         self._watch = watch and contract.path is not None
         self._client: httpx.AsyncClient | None = None  # only with --proxy
         self._watcher: asyncio.Task[None] | None = None
@@ -78,12 +82,17 @@ class MockApp:
             )
         elif self.options.jwt is not None and self.options.jwt.may_block:
             # As the service's bearer check: a JWKS refresh waits on the network, not the loop.
-            response = await anyio.to_thread.run_sync(self.engine.handle, request)
+            response = await anyio.to_thread.run_sync(self._handle, request)
         else:
-            response = self.engine.handle(request)
+            response = self._handle(request)
         if response.delay_ms:
             await asyncio.sleep(response.delay_ms / 1000)
         return response
+
+    def _handle(self, request: MockRequest) -> MockResponse:
+        if self.sessions is not None:
+            return self.sessions.handle(self.engine, request)
+        return self.engine.handle(request)
 
     def reload(self) -> bool:
         """Re-read the contract; on a bad contract keep serving the old one and log one line."""
@@ -242,15 +251,16 @@ def create_app(
     *,
     proxy: str | None = None,
     watch: bool = False,
+    state: Any = None,
 ) -> MockApp:
     """An ASGI app mocking `spec` (a path or a loaded Contract); a document's problems are
-    `ContractWarning`s (refused with `options.strict`)."""
+    `ContractWarning`s (refused with `options.strict`). `state`: stateful mode's start state."""
     if isinstance(spec, Contract):
         contract = spec
     else:
         contract = load_contract(spec, lenient=not (options and options.strict))
         warn_problems(contract.source, contract.problems)
-    return MockApp(contract, options, proxy=proxy, watch=watch)
+    return MockApp(contract, options, proxy=proxy, watch=watch, state=state)
 
 
 async def _read_request(scope: Scope, receive: Receive) -> MockRequest:

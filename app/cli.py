@@ -1,4 +1,4 @@
-"""`authsvc`: serve, demo, token, worker, db upgrade, mock."""
+"""`authsvc`: serve, demo, token, worker, db upgrade, admin create-customer, mock."""
 
 from __future__ import annotations
 
@@ -189,10 +189,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _development_only(settings: Settings, command: str) -> None:
+    """Demo data and dev tokens have no place in production: refuse before anything is written."""
+    if settings.environment == "production":
+        raise ConfigError(
+            f"AUTHSVC_ENVIRONMENT: `authsvc {command}` is for development only "
+            "(production: authsvc admin create-customer)"
+        )
+
+
+def _server_url(base_url: str) -> str:
+    """The server's root, whether given as `http://host:port` or as the API URL demo prints."""
+    base = base_url.rstrip("/")
+    return base.removesuffix(API_BASE_PATH) if base.endswith(API_BASE_PATH) else base
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    _development_only(settings, "demo")
     _prepare(settings, seed=True)
-    info = demo_info(settings, args.base_url.rstrip("/"))
+    info = demo_info(settings, _server_url(args.base_url))
     from authsvc.demo import demo_lifecycle_info  # lazy, like every command's imports
 
     info.update(demo_lifecycle_info(settings, info["base_url"]))
@@ -209,6 +225,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     from authsvc.security.tokens import mint_token
 
     settings = _settings(args)
+    _development_only(settings, "token")
     if not settings.uses_dev_key:
         raise ConfigError("authsvc token mints with the dev key only; unset AUTHSVC_JWKS_URL etc.")
     keys = load_or_create_dev_keys(settings.data_dir)
@@ -245,6 +262,16 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     with _database_errors():
         upgrade_database(settings.resolved_database_url)
     print("database is at the latest revision")
+    return 0
+
+
+def cmd_admin_create_customer(args: argparse.Namespace) -> int:
+    from authsvc.bootstrap import create_customer_command, describe
+
+    settings = _settings(args)
+    _service_contract()
+    _prepare(settings, seed=False)
+    print(describe(create_customer_command(settings, args), as_json=args.json))
     return 0
 
 
@@ -331,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = with_data_dir(db_commands.add_parser("upgrade", help="apply migrations"))
     upgrade.set_defaults(func=cmd_db_upgrade)
+
+    from authsvc.bootstrap import add_admin_arguments
+
+    admin = commands.add_parser("admin", help="administration: create a customer and its admin")
+    with_data_dir(add_admin_arguments(admin)).set_defaults(func=cmd_admin_create_customer)
 
     mock = commands.add_parser("mock", help="Prism-compatible mock server for a contract")
     try:

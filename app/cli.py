@@ -35,7 +35,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None) is not None:
         overrides["data_dir"] = Path(args.data_dir)
-    return load_settings(**overrides)
+    settings = load_settings(**overrides)
+    for warning in settings.warnings():
+        logger.warning("%s", warning)
+    return settings
 
 
 def _service_contract() -> Contract:
@@ -254,14 +257,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from authsvc.db.migrate import upgrade_database
+    from authsvc.db.migrate import head_revision, upgrade_database
 
     settings = _settings(args)
     _service_contract()
     _make_data_dir(settings)
     with _database_errors():
-        upgrade_database(settings.resolved_database_url)
-    print("database is at the latest revision")
+        applied = upgrade_database(settings.resolved_database_url)
+    head = head_revision()
+    if applied:
+        print(f"applied {len(applied)} migration(s): {', '.join(map(str, applied))}")
+        print(f"the database is now at revision {head}, the latest")
+    else:
+        print(f"nothing to apply: the database is at revision {head}, the latest")
     return 0
 
 
@@ -388,7 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"authsvc: configuration error: {exc}", file=sys.stderr)
+        for problem in exc.problems:  # every problem at once, one line each
+            print(f"authsvc: configuration error: {problem}", file=sys.stderr)
         return 2
     except ContractError as exc:
         # One line: the validator's own message can span many (it quotes the schema).

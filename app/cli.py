@@ -16,26 +16,24 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from authsvc.contract import Contract, ContractError, default_contract_path, load_contract
 from authsvc.errors import ConfigError
+from authsvc.serving import SERVICE_EVENT_LOOP as SERVICE_EVENT_LOOP  # bench/ uses it
 
 if TYPE_CHECKING:  # pydantic-settings costs ~0.2 s to import; `authsvc mock` never needs it
     from authsvc.config import Settings
 
 API_BASE_PATH = "/auth/api/v1"
-# The stdlib asyncio loop, not uvloop: under uvloop a saturated loop left newly opened connections
-# waiting for their first answer far longer, at the same throughput (figures in
-# bench/results/2026-12-01-writepath.md). bench/ serves its baseline the same way.
-SERVICE_EVENT_LOOP = "asyncio"
 logger = logging.getLogger("authsvc")
 MAX_TOKEN_TTL_SECONDS = 366 * 24 * 3600
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     from authsvc.config import load_settings
+    from authsvc.logging_setup import configure_logging
 
-    overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None) is not None:
         overrides["data_dir"] = Path(args.data_dir)
     settings = load_settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
     for warning in settings.warnings():
         logger.warning("%s", warning)
     return settings
@@ -151,20 +149,18 @@ def demo_info(settings: Settings, base_url: str) -> dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from authsvc.factory import create_app
-    from authsvc.http_server import ensure_file_descriptors, quiet_accept_errors, uvicorn_config
+    from authsvc.http_server import ensure_file_descriptors, quiet_accept_errors
+    from authsvc.serving import check_workers, serve_many, serve_one
 
     # Everything that can be wrong is checked before the database is touched, the banner (which
     # holds a dev token) is printed, or the port is bound.
-    settings = _settings(args)
+    settings = _settings(args, **({"mail_loop": False} if args.no_mail_loop else {}))
+    check_workers(settings, args.workers)
     limits = settings.http_limits
     ensure_file_descriptors(limits)
     contract = _service_contract()
     _prepare(settings, seed=True)
     listener = _listen(args.host, args.port)
-    app = create_app(settings, contract=contract, run_outbox_worker=True)
     base = f"http://{args.host}:{args.port}"
     if settings.environment == "development" and settings.uses_dev_key:
         info = demo_info(settings, base)
@@ -178,18 +174,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"More tokens and IDs: authsvc demo --data-dir {settings.data_dir} --json",
             flush=True,
         )
-    config = uvicorn_config(
-        app,
-        host=args.host,
-        port=args.port,
-        limits=limits,
-        log_level=settings.log_level.lower(),
-        loop=SERVICE_EVENT_LOOP,
-    )
     quiet_accept_errors()
-    logger.info("listening on %s", base)
-    uvicorn.Server(config).run(sockets=[listener])
-    return 0
+    logger.info(
+        "listening on %s (%d worker%s, mail loop %s)",
+        base,
+        args.workers,
+        "s" if args.workers > 1 else "",
+        "on" if settings.mail_loop else "off",
+    )
+    if args.workers > 1:
+        return serve_many(
+            settings, host=args.host, port=args.port, listener=listener, workers=args.workers
+        )
+    return serve_one(settings, contract, host=args.host, port=args.port, listener=listener)
 
 
 def _development_only(settings: Settings, command: str) -> None:
@@ -305,6 +302,16 @@ def _port(value: str) -> int:
     return port
 
 
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {value!r}") from None
+    if not 1 <= workers <= 64:
+        raise argparse.ArgumentTypeError(f"must be 1-64, got {workers}")
+    return workers
+
+
 def _ttl(value: str) -> int:
     try:
         seconds = int(value)
@@ -344,6 +351,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve = with_data_dir(commands.add_parser("serve", help="run the service (embedded defaults)"))
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8080)
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="worker processes (uvicorn's process manager; PostgreSQL only above 1)",
+    )
+    serve.add_argument(
+        "--no-mail-loop",
+        action="store_true",
+        help="do not deliver the outbox in this process (run `authsvc worker` apart)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = with_data_dir(commands.add_parser("demo", help="print demo IDs and dev tokens"))
@@ -389,10 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) == "token" and args.subject is None:
         args.subject = _default_subject(args)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from authsvc.logging_setup import configure_logging
+
+    configure_logging()  # text at INFO until the settings say otherwise
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -7,6 +7,7 @@ and every error names the variable to fix.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from email.utils import parseaddr
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from authsvc.cors import normalise_origin
 from authsvc.errors import ConfigError
 from authsvc.smtp_url import parse_smtp_url
 
@@ -77,6 +79,9 @@ class Settings(BaseSettings):
     outbox_backoff_seconds: float = Field(default=2.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
+    # `serve` runs a delivery loop in each process unless false (`serve --no-mail-loop`): for
+    # deployments that run `authsvc worker` apart.
+    mail_loop: bool = True
 
     # The HTTP server's own limits (authsvc.http_server), enforced before a request reaches the app;
     # nginx's defaults are the anchor (large_client_header_buffers 4 x 8k, client_header_timeout,
@@ -89,12 +94,42 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(default=512, ge=1, le=1_000_000)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # Browser pages allowed to call the service: exact origins, comma-separated (authsvc.cors).
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Client addresses (IPs or networks) that GET /metrics answers; anyone else gets the 404.
+    metrics_allow: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.0/8", "::1/128")
+    # SIGTERM: how long requests in flight may take to finish before they are cancelled.
+    shutdown_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
     def _split_algorithms(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(a.strip() for a in value.split(",") if a.strip())
+        return value
+
+    @field_validator("cors_origins", "metrics_allow", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(normalise_origin(origin) for origin in value))
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
         return value
 
     @field_validator("jwt_algorithms")
@@ -225,6 +260,10 @@ class Settings(BaseSettings):
             keepalive_timeout_seconds=self.http_keepalive_timeout_seconds,
             max_connections=self.http_max_connections,
         )
+
+    @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.metrics_allow)
 
     @property
     def uses_dev_key(self) -> bool:

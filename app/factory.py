@@ -26,8 +26,10 @@ from authsvc.connexion31 import (
     validator_map,
 )
 from authsvc.contract import Contract, default_contract_path, load_contract
+from authsvc.cors import CorsPolicy
 from authsvc.db.checkpoints import WalCheckpointer
 from authsvc.db.engine import create_db_engine, is_sqlite
+from authsvc.edge import Edge, EdgeOptions
 from authsvc.http_errors import install_error_handlers
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
@@ -186,5 +188,21 @@ def create_app(
         **common,
     )
     install_error_handlers(app, (operations, contract))
+    # Outermost of ours, so that the guard's refusals get a request id and CORS headers too.
+    app.add_middleware(
+        Edge,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        options=edge_options(settings, (operations, contract)),
+    )
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
     return app
+
+
+def edge_options(settings: Settings, contracts: tuple[Contract, ...]) -> EdgeOptions:
+    """CORS for the methods the contracts use, and who may read /metrics, from the settings."""
+    methods = {op.method.upper() for contract in contracts for op in contract.operations()}
+    order = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    return EdgeOptions(
+        cors=CorsPolicy(frozenset(settings.cors_origins), tuple(m for m in order if m in methods)),
+        metrics_allow=settings.metrics_networks,
+    )

@@ -41,6 +41,7 @@ from authsvc.config import Settings
 from authsvc.db.engine import create_db_engine, make_session_factory, write_engine
 from authsvc.mail import leases
 from authsvc.mail.transport import DeliveryError, Transport, build_transport, describe_error
+from authsvc.metrics import MAIL_DELIVERIES
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -159,6 +160,11 @@ class OutboxWorker:
                 self._record_sent(message.id)
                 self._unrecorded.discard(message.id)
                 report.sent += 1
+                MAIL_DELIVERIES.labels("sent").inc()
+                # The row id and attempt, never the recipient or the Message-ID.
+                logger.info(
+                    "outbox message %s delivered (attempt %d)", message.id, message.attempts + 1
+                )
                 return
         outcome = self._write(
             lambda: leases.record_failure(
@@ -182,8 +188,10 @@ class OutboxWorker:
         )
         if outcome is leases.FailureOutcome.RETRY:
             report.retrying += 1
+            MAIL_DELIVERIES.labels("retry").inc()
         elif outcome is leases.FailureOutcome.FAILED:
             report.failed += 1
+            MAIL_DELIVERIES.labels("failed").inc()
         else:
             report.skipped += 1
 

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from authsvc.db.engine import is_sqlite
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import PasswordRejected, ServiceUnavailable
+from authsvc.metrics import OutboxSnapshot, exposition
 from authsvc.security.issuer import IssuedTokens
 from authsvc.security.passwords import hash_password, password_problems, rejection_message
 from authsvc.security.principal import Principal
@@ -168,6 +169,30 @@ class Services:
             return await self.reads.run(self.health.database_answers)
         except (ServiceUnavailable, DBAPIError):
             return False
+
+    async def readiness(self) -> dict[str, str]:
+        """Whether this instance can serve: database, migrations and signing key, by name."""
+        try:
+            migrations = await self.reads.run(self.health.migrations)
+            database = "ok"
+        except (ServiceUnavailable, DBAPIError):
+            database, migrations = "unreachable", "unknown"
+        signing_key = "loaded" if self.acceptance.issuer.signing_key is not None else "missing"
+        ready = database == "ok" and migrations == "current" and signing_key == "loaded"
+        return {
+            "status": "ready" if ready else "unready",
+            "database": database,
+            "migrations": migrations,
+            "signing_key": signing_key,
+        }
+
+    async def metrics(self) -> bytes:
+        """The Prometheus exposition; the outbox gauges are left out if the database is down."""
+        try:
+            outbox: OutboxSnapshot | None = await self.reads.run(self.health.outbox_snapshot)
+        except (ServiceUnavailable, DBAPIError):
+            outbox = None
+        return exposition(outbox)
 
     def close(self) -> None:
         """Close the pool; the database threads end by themselves once idle."""

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     jwt_verified_cache_seconds: int = Field(default=60, ge=0, le=3600)
     # The key that signs the tokens the service issues (accept); the dev key when unset.
     jwt_private_key_file: Path | None = None
+    # Several keys (rotation), comma-separated: the first signs, all are published and verify.
+    jwt_private_key_files: Annotated[tuple[Path, ...], NoDecode] = ()
     id_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
 
@@ -110,7 +112,7 @@ class Settings(BaseSettings):
             return tuple(a.strip() for a in value.split(",") if a.strip())
         return value
 
-    @field_validator("cors_origins", "metrics_allow", mode="before")
+    @field_validator("cors_origins", "metrics_allow", "jwt_private_key_files", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -208,11 +210,15 @@ class Settings(BaseSettings):
             )
         if self.jwks_url and self.jwt_public_key_file:
             problems.append("set AUTHSVC_JWKS_URL or AUTHSVC_JWT_PUBLIC_KEY_FILE, not both")
+        if self.jwt_private_key_file is not None and self.jwt_private_key_files:
+            problems.append(
+                "set AUTHSVC_JWT_PRIVATE_KEY_FILE or AUTHSVC_JWT_PRIVATE_KEY_FILES, not both"
+            )
         if self.environment == "production":
-            if self.jwt_private_key_file is None:
+            if self.jwt_private_key_file is None and not self.jwt_private_key_files:
                 problems.append(
-                    "production needs AUTHSVC_JWT_PRIVATE_KEY_FILE: it signs the tokens the "
-                    "service issues, and verifies them (AUTHSVC_JWKS_URL or "
+                    "production needs AUTHSVC_JWT_PRIVATE_KEY_FILE (or _FILES): it signs the "
+                    "tokens the service issues, and verifies them (AUTHSVC_JWKS_URL or "
                     "AUTHSVC_JWT_PUBLIC_KEY_FILE add another issuer's keys); the generated dev key "
                     "is for development only"
                 )
@@ -272,6 +278,7 @@ class Settings(BaseSettings):
             or self.jwt_public_key_file
             or self.jwt_hs256_secret
             or self.jwt_private_key_file
+            or self.jwt_private_key_files
         )
 
 

@@ -35,7 +35,7 @@ from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
 from authsvc.security.issuer import TokenIssuer
 from authsvc.security.redaction import install_log_redaction
-from authsvc.security.signing import load_signing_key
+from authsvc.security.signing import load_signing_keys
 from authsvc.security.tokens import build_token_verifier
 from authsvc.services.container import Services, database_runners
 from authsvc.services.health import HealthService
@@ -67,9 +67,9 @@ def build_services(settings: Settings) -> Services:
         timeout_seconds=settings.resolved_request_timeout,
         idle_seconds=settings.db_thread_idle_seconds,
     )
-    signing_key = load_signing_key(settings)
+    signing_keys = load_signing_keys(settings)
     issuer = TokenIssuer(
-        signing_key,
+        signing_keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         id_token_ttl_seconds=settings.id_token_ttl_seconds,
@@ -78,7 +78,7 @@ def build_services(settings: Settings) -> Services:
     return Services(
         invites=InviteService(settings=settings),
         health=HealthService(engine=engine),
-        tokens=build_token_verifier(settings),
+        tokens=build_token_verifier(settings, signing_keys),
         writes=writes,
         reads=reads,
         users=UserService(settings=settings),

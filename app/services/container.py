@@ -160,8 +160,8 @@ class Services:
         )
 
     def jwks(self) -> dict[str, Any]:
-        """The public keys of the tokens the service issues (no database)."""
-        return self.acceptance.issuer.signing_key.jwks()
+        """The public keys of the tokens the service issues, the signer's first (no database)."""
+        return self.acceptance.issuer.key_ring.jwks()
 
     async def database_reachable(self) -> bool:
         """True when the database answers a trivial query before the request deadline."""

@@ -97,10 +97,15 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "text") -> No
     logging.getLogger("authsvc").setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # uvicorn's loggers write through the root handler (uvicorn_config passes log_config=None).
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
         logging.getLogger(name).setLevel(level)
+    # Its access log (raw paths) is replaced by authsvc.access: uvicorn writes it only to a logger
+    # that has somewhere to write, so this one gets nowhere, in every worker process too.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
 
 
 def remove_handlers() -> None:

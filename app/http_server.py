@@ -306,7 +306,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self.cycle is None or not self.cycle.response_started:
-            self.transport.write(_answer(error, _edge_headers(self.cors, self.headers)))
+            self.transport.write(_answer(error, _edge_headers(self.cors, self.headers or [])))
             self._linger()
         else:
             self.transport.close()

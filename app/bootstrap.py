@@ -42,8 +42,8 @@ def add_admin_arguments(admin: argparse.ArgumentParser) -> argparse.ArgumentPars
 def create_customer_command(settings: Settings, args: argparse.Namespace) -> BootstrapResult:
     """Run the use case in one write transaction; `ConfigError` (exit 2) on a conflict."""
     from authsvc.db.engine import create_db_engine, write_engine
+    from authsvc.db.runner import run_in_transaction
     from authsvc.services.create_customer import BootstrapConflict, create_customer
-    from authsvc.services.transactions import run_in_transaction
 
     engine = create_db_engine(
         settings.resolved_database_url, timeout_seconds=settings.db_timeout_seconds, pool_size=1

@@ -23,7 +23,7 @@ from authsvc.errors import ConfigError
 from authsvc.smtp_url import parse_smtp_url
 
 if TYPE_CHECKING:  # the server stack is imported only by the commands that serve
-    from authsvc.http_server import HttpLimits
+    from authsvc.web.http_server import HttpLimits
 
 ENV_PREFIX = "AUTHSVC_"
 # Reserved for the test suite and CI (database URL, Prism, Chromium); never read by the service.
@@ -68,8 +68,16 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
 
     invite_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Invitation mails (create and resend) per user, and per customer, in a sliding window.
     resend_limit: int = Field(default=5, ge=1)
     resend_window_seconds: int = Field(default=3600, ge=1)
+    invite_mail_limit: int = Field(default=100, ge=1)
+    invite_mail_window_seconds: int = Field(default=3600, ge=1)
+    # Unauthenticated password work (accept) per client address, in a sliding window.
+    accept_limit: int = Field(default=10, ge=1)
+    accept_window_seconds: int = Field(default=60, ge=1)
+    # Peers whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated; none trusted).
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
 
     smtp_url: SecretStr | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -85,7 +93,7 @@ class Settings(BaseSettings):
     # deployments that run `authsvc worker` apart.
     mail_loop: bool = True
 
-    # The HTTP server's own limits (authsvc.http_server), enforced before a request reaches the app;
+    # The HTTP server's own limits (authsvc.web.http_server), enforced before a request reaches the app;
     # nginx's defaults are the anchor (large_client_header_buffers 4 x 8k, client_header_timeout,
     # worker_connections 512).
     http_max_request_line_bytes: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
@@ -112,7 +120,9 @@ class Settings(BaseSettings):
             return tuple(a.strip() for a in value.split(",") if a.strip())
         return value
 
-    @field_validator("cors_origins", "metrics_allow", "jwt_private_key_files", mode="before")
+    @field_validator(
+        "cors_origins", "metrics_allow", "jwt_private_key_files", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -124,22 +134,22 @@ class Settings(BaseSettings):
     def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(normalise_origin(origin) for origin in value))
 
-    @field_validator("metrics_allow")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or network") from None
-        return value
-
     @field_validator("jwt_algorithms")
     @classmethod
     def _known_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [a for a in value if a not in (*ASYMMETRIC_ALGORITHMS, "HS256")]
         if unknown or not value:
             raise ValueError(f"allowed: RS256, ES256, HS256; got {', '.join(value) or 'nothing'}")
+        return value
+
+    @field_validator("trusted_proxies", "metrics_allow")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR network: {entry!r}") from None
         return value
 
     @field_validator("app_url", "jwks_url")
@@ -256,7 +266,7 @@ class Settings(BaseSettings):
 
     @property
     def http_limits(self) -> HttpLimits:
-        from authsvc.http_server import HttpLimits
+        from authsvc.web.http_server import HttpLimits
 
         return HttpLimits(
             max_request_line_bytes=self.http_max_request_line_bytes,

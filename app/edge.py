@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authsvc import metrics, request_id
 from authsvc.cors import CorsPolicy, is_preflight
 from authsvc.errors import NotFound
-from authsvc.http_errors import render
+from authsvc.web.http_errors import render
 
 access_log = logging.getLogger("authsvc.access")
 METRICS_PATH = "/metrics"

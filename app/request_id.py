@@ -5,7 +5,7 @@ A client (or a proxy in front) may send `X-Request-ID`; it is kept when well for
 replaced by a fresh random one otherwise. The id is echoed on every answer, logged with every line
 written while the request runs, and stored with the audit event it causes. It lives in a context
 variable: the database runner copies the context into the thread that runs the unit of work
-(`authsvc.services.transactions`), so the audit code reads it there without being handed it.
+(`authsvc.db.runner`), so the audit code reads it there without being handed it.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def serve_many(
 
 def _config(settings: Settings, app: Any, **options: Any) -> Any:
     from authsvc.cors import CorsPolicy
-    from authsvc.http_server import uvicorn_config
+    from authsvc.web.http_server import uvicorn_config
 
     return uvicorn_config(
         app,
@@ -136,8 +136,8 @@ def worker_app() -> AsyncApp:
     """The app of one spawned worker, from the environment the parent prepared."""
     from authsvc.config import load_settings
     from authsvc.factory import create_app
-    from authsvc.http_server import quiet_accept_errors
     from authsvc.logging_setup import configure_logging
+    from authsvc.web.http_server import quiet_accept_errors
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -150,7 +150,7 @@ def __getattr__(name: str) -> Any:
     if name == "http_protocol":
         from authsvc.config import load_settings
         from authsvc.cors import CorsPolicy
-        from authsvc.http_server import limited_protocol
+        from authsvc.web.http_server import limited_protocol
 
         settings = load_settings()
         return limited_protocol(settings.http_limits, CorsPolicy(frozenset(settings.cors_origins)))

@@ -33,7 +33,7 @@ from authsvc.db.models import (
 from authsvc.factory import create_app
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import OutboxWorker
-from tests.mail.support import SmtpServer
+from tests.support.mail import SmtpServer
 
 LINK = re.compile(r"/invite/([A-Za-z0-9_\-]{43})")
 PASSWORD = "Corr3ct-Horse-Battery"

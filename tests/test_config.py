@@ -6,7 +6,7 @@ import pytest
 
 from authsvc.config import load_settings
 from authsvc.errors import ConfigError
-from authsvc.http_server import HttpLimits
+from authsvc.web.http_server import HttpLimits
 
 
 @pytest.fixture(autouse=True)
@@ -130,5 +130,25 @@ def test_metrics_allow__addresses_and_networks(monkeypatch: pytest.MonkeyPatch) 
         "::1/128",
     ]
     monkeypatch.setenv("AUTHSVC_METRICS_ALLOW", "everyone")
-    with pytest.raises(ConfigError, match="AUTHSVC_METRICS_ALLOW: 'everyone' is not an IP"):
+    with pytest.raises(ConfigError, match="AUTHSVC_METRICS_ALLOW: not an IP address or CIDR"):
+        load_settings()
+
+
+def test_trusted_proxies__none_by_default() -> None:
+    assert load_settings().trusted_proxies == ()
+
+
+def test_trusted_proxies__addresses_and_networks_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTHSVC_TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.1 ,2001:db8::/32,")
+    assert load_settings().trusted_proxies == ("10.0.0.0/8", "192.0.2.1", "2001:db8::/32")
+
+
+@pytest.mark.parametrize("value", ["proxy.example.com", "10.0.0.0/33", "10.0.0.1:8080"])
+def test_trusted_proxies__anything_else_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("AUTHSVC_TRUSTED_PROXIES", value)
+    with pytest.raises(ConfigError, match="AUTHSVC_TRUSTED_PROXIES: not an IP address or CIDR"):
         load_settings()

@@ -19,7 +19,7 @@ from authsvc.db.migrate import upgrade_database
 from authsvc.db.models import AuditEvent
 from authsvc.demo import seed_demo_data
 from authsvc.factory import build_services, create_app
-from tests.api.contract_check import assert_documented
+from tests.support.contract_check import assert_documented
 from tests.support.live_server import live_server
 
 API = "/auth/api/v1"
@@ -29,7 +29,7 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 def _serve(settings: Settings) -> tuple[Any, dict[str, Any]]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = build_services(settings)
-    seed_demo_data(make_session_factory(services.health.engine, write=True))
+    seed_demo_data(make_session_factory(services.engine, write=True))
     return create_app(settings, services=services), demo_info(settings, "http://unused")
 
 

@@ -12,7 +12,7 @@ import re
 
 _INVITE_SEGMENT = re.compile(r"/invite/[^/\s\"'?#]+")
 REDACTED = "/invite/[redacted]"
-# Loggers that write request paths: uvicorn's access log, and our error log (authsvc.http_errors).
+# Loggers that write request paths: uvicorn's access log, and our error log (authsvc.web.http_errors).
 PATH_LOGGERS = ("uvicorn.access", "uvicorn.error", "authsvc.errors")
 
 

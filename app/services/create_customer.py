@@ -33,7 +33,7 @@ from authsvc.db.models import (
 )
 from authsvc.db.types import utcnow
 from authsvc.services.audit import record_event
-from authsvc.services.invites import issue_invitation
+from authsvc.services.invitations import issue_invitation
 
 ACTOR = "authsvc-admin"  # the audit trail's actor for what the operator's command line did
 ADMIN_SUBROLE = "admin"
@@ -147,6 +147,7 @@ def _existing(
         first_name=admin.first_name or "",
         customer_name=admin.customer_name,
         now=now,
+        counted=False,  # the operator's own bootstrap: no invitation-mail limit
     )
     record_event(
         connection,
@@ -210,6 +211,7 @@ def _create(
         first_name=first,
         customer_name=name,
         now=now,
+        counted=False,  # the operator's own bootstrap: no invitation-mail limit
     )
     _audit_creation(connection, customer_id, user_id, name=name, address=address)
     return BootstrapResult(customer_id, user_id, Outcome.CREATED, UserStatus.INVITED)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from datetime import datetime
 
 from alembic.script.revision import RevisionError
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, func, select, text
 
 from authsvc.db.migrate import current_revision, head_revision, pending_revisions
 from authsvc.db.models import OutboxStatus, outbox_table
@@ -26,38 +25,36 @@ def expected_revision() -> str:
     return head_revision()
 
 
-@dataclass(frozen=True)
-class HealthService:
-    engine: Engine
+def database_answers(connection: Connection) -> bool:
+    """A unit of work (authsvc.db.runner): True once a trivial query succeeds."""
+    connection.execute(text("SELECT 1"))
+    return True
 
-    def database_answers(self, connection: Connection) -> bool:
-        """A unit of work (authsvc.services.transactions): True once a trivial query succeeds."""
-        connection.execute(text("SELECT 1"))
-        return True
 
-    def migrations(self, connection: Connection) -> str:
-        """`current`, `behind` (upgrade needed) or `ahead` (newer code migrated it): a unit of work."""
-        revision = current_revision(connection)
-        if revision == expected_revision():
-            return "current"
-        try:
-            pending_revisions(revision)
-        except RevisionError:  # a revision this code does not know: newer code migrated it
-            return "ahead"
-        return "behind"
+def migrations(connection: Connection) -> str:
+    """`current`, `behind` (upgrade needed) or `ahead` (newer code migrated it): a unit of work."""
+    revision = current_revision(connection)
+    if revision == expected_revision():
+        return "current"
+    try:
+        pending_revisions(revision)
+    except RevisionError:  # a revision this code does not know: newer code migrated it
+        return "ahead"
+    return "behind"
 
-    def outbox_snapshot(self, connection: Connection) -> OutboxSnapshot:
-        """Messages by status and the age of the oldest pending one: a unit of work."""
-        by_status = {str(status): int(count) for status, count in connection.execute(_BY_STATUS)}
-        for status in OutboxStatus:
-            by_status.setdefault(str(status), 0)
-        oldest = connection.execute(_OLDEST_PENDING).scalar_one_or_none()
-        age = 0.0
-        if oldest is not None:
-            if isinstance(oldest, str):
-                oldest = datetime.fromisoformat(oldest)
-            now = utcnow()
-            if oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=now.tzinfo)
-            age = max(0.0, (now - oldest).total_seconds())
-        return OutboxSnapshot(by_status=by_status, oldest_pending_age_seconds=age)
+
+def outbox_snapshot(connection: Connection) -> OutboxSnapshot:
+    """Messages by status and the age of the oldest pending one: a unit of work."""
+    by_status = {str(status): int(count) for status, count in connection.execute(_BY_STATUS)}
+    for status in OutboxStatus:
+        by_status.setdefault(str(status), 0)
+    oldest = connection.execute(_OLDEST_PENDING).scalar_one_or_none()
+    age = 0.0
+    if oldest is not None:
+        if isinstance(oldest, str):
+            oldest = datetime.fromisoformat(oldest)
+        now = utcnow()
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=now.tzinfo)
+        age = max(0.0, (now - oldest).total_seconds())
+    return OutboxSnapshot(by_status=by_status, oldest_pending_age_seconds=age)

@@ -119,7 +119,7 @@ def _served(settings: Settings) -> tuple[Any, dict[str, Any]]:
     from authsvc.cli import demo_info
 
     services = build_services(settings)
-    seed_demo_data(make_session_factory(services.health.engine, write=True))
+    seed_demo_data(make_session_factory(services.engine, write=True))
     return create_app(settings, services=services), demo_info(settings, "http://unused")
 
 

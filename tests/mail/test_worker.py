@@ -25,7 +25,7 @@ from authsvc.db.models import OutboxStatus
 from authsvc.mail import leases
 from authsvc.mail.transport import OutboundMail, Transport, build_transport
 from authsvc.mail.worker import DeliveryReport, OutboxWorker, start_background_worker
-from tests.mail.support import SmtpServer, enqueue_invites, free_port, make_settings, outbox_rows
+from tests.support.mail import SmtpServer, enqueue_invites, free_port, make_settings, outbox_rows
 
 REPO = Path(__file__).resolve().parents[2]
 

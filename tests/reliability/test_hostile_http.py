@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.contract.processes import (
+from tests.reliability.support import resend_path
+from tests.support.processes import (
     Running,
     authsvc_bin,
     free_port,
@@ -34,7 +35,6 @@ from tests.contract.processes import (
     stop,
     wait_for_http,
 )
-from tests.reliability.support import resend_path
 
 HEADER_TIMEOUT = 1.5
 KEEPALIVE_TIMEOUT = 1.0

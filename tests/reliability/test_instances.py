@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 
 from authsvc.db.models import Invitation, OutboxMessage, OutboxStatus
 from authsvc.demo import DEMO
-from tests import databases
-from tests.contract.processes import Running, free_port, run_demo, running
-from tests.mail.support import SmtpServer
 from tests.reliability.support import bearer, resend_path
+from tests.support import databases
+from tests.support.mail import SmtpServer
+from tests.support.processes import Running, free_port, run_demo, running
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -93,6 +93,7 @@ def test_two_instances__resends_limits_and_mail_hold_across_processes(
         "AUTHSVC_SMTP_URL": smtp.url,
         "AUTHSVC_RESEND_LIMIT": str(LIMIT),
         "AUTHSVC_RESEND_WINDOW_SECONDS": "3600",
+        "AUTHSVC_INVITE_MAIL_LIMIT": "100000",  # this test is about the per-user limit
         "AUTHSVC_OUTBOX_POLL_SECONDS": "0.2",
     }
     try:

@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.db.models import OutboxMessage, OutboxStatus
-from tests.contract.processes import authsvc_bin, free_port, run_demo, service_env, wait_for_http
 from tests.reliability.support import resend_path
+from tests.support.processes import authsvc_bin, free_port, run_demo, service_env, wait_for_http
 
 API = "/auth/api/v1"
 

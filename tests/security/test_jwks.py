@@ -15,8 +15,7 @@ from authsvc.security.jwk import public_jwk
 from authsvc.security.jwks import JwksKeySource
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
-
-from .helpers import AUDIENCE, ISSUER, FakeClock, RecordingServer, b64url, claims, sign
+from tests.support.keys import AUDIENCE, ISSUER, FakeClock, RecordingServer, b64url, claims, sign
 
 CACHE = 300.0
 COOLDOWN = 30.0

@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authsvc.config import Settings, load_settings
 from authsvc.db.engine import create_db_engine, write_engine
+from authsvc.db.runner import run_in_transaction
 from authsvc.errors import ConfigError
 from authsvc.factory import create_app
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import OutboxWorker
 from authsvc.services.create_customer import create_customer
-from authsvc.services.transactions import run_in_transaction
 from tests.support.live_server import live_server
 
 API = "/auth/api/v1"

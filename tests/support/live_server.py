@@ -22,7 +22,14 @@ def free_port() -> int:
 def live_server(app: Any, *, port: int | None = None) -> Iterator[str]:
     """Yield the base URL of `app` served on 127.0.0.1; stops the server on exit."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        proxy_headers=False,  # as `authsvc serve`: the app alone decides whom to trust
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -43,8 +43,10 @@ def create_customer_command(settings: Settings, args: argparse.Namespace) -> Boo
     """Run the use case in one write transaction; `ConfigError` (exit 2) on a conflict."""
     from authsvc.db.engine import create_db_engine, write_engine
     from authsvc.db.runner import run_in_transaction
+    from authsvc.mail.sealing import load_outbox_sealer
     from authsvc.services.create_customer import BootstrapConflict, create_customer
 
+    sealer = load_outbox_sealer(settings)  # the same keys as the instances that deliver
     engine = create_db_engine(
         settings.resolved_database_url, timeout_seconds=settings.db_timeout_seconds, pool_size=1
     )
@@ -54,6 +56,7 @@ def create_customer_command(settings: Settings, args: argparse.Namespace) -> Boo
             lambda connection: create_customer(
                 connection,
                 settings,
+                sealer=sealer,
                 name=args.name,
                 admin_email=args.admin_email,
                 first_name=args.first_name,

@@ -47,12 +47,18 @@ def _service_contract() -> Contract:
 
 
 def _make_data_dir(settings: Settings) -> None:
+    """The data directory, owner-only (0700): it holds the database, the keys and the mail folder."""
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(
             f"AUTHSVC_DATA_DIR: cannot create {settings.data_dir}: {exc.strerror}"
         ) from None
+    try:
+        if settings.data_dir.stat().st_mode & 0o077:
+            settings.data_dir.chmod(0o700)
+    except OSError as exc:
+        logger.warning("data directory %s is open to other users (%s)", settings.data_dir, exc)
 
 
 @contextmanager
@@ -408,8 +414,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "command", None) == "token" and args.subject is None:
         args.subject = _default_subject(args)
     from authsvc.logging_setup import configure_logging
+    from authsvc.security.redaction import install_log_redaction
 
     configure_logging()  # text at INFO until the settings say otherwise
+    install_log_redaction()  # every command's log: no invite token, no line past its bound
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -7,6 +7,7 @@ and every error names the variable to fix.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import re
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
     mail_from: str = "Auth Service <no-reply@authsvc.localhost>"
     mail_dir: Path | None = None
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
-    outbox_batch_size: int = Field(default=20, ge=1)
+    outbox_batch_size: int = Field(default=100, ge=1)
     outbox_max_attempts: int = Field(default=12, ge=1)
     outbox_backoff_seconds: float = Field(default=2.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)
@@ -92,6 +93,10 @@ class Settings(BaseSettings):
     # `serve` runs a delivery loop in each process unless false (`serve --no-mail-loop`): for
     # deployments that run `authsvc worker` apart.
     mail_loop: bool = True
+    # Fernet keys (comma-separated) that seal each queued mail's secret token (an invite link's):
+    # the first seals, every one opens, so a key stays listed until the mail it sealed is gone.
+    # Unset: a key file generated in the data directory (authsvc.mail.sealing); not in production.
+    outbox_sealing_keys: SecretStr | None = None
 
     # The HTTP server's own limits (authsvc.web.http_server), enforced before a request reaches the app;
     # nginx's defaults are the anchor (large_client_header_buffers 4 x 8k, client_header_timeout,
@@ -102,6 +107,8 @@ class Settings(BaseSettings):
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     http_keepalive_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     http_max_connections: int = Field(default=512, ge=1, le=1_000_000)
+    # nginx's client_max_body_size is 1 MiB too; the contract's largest body is a few hundred bytes.
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -189,6 +196,22 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc).removeprefix("AUTHSVC_SMTP_URL: ")) from None
         return value
 
+    @field_validator("outbox_sealing_keys")
+    @classmethod
+    def _sealing_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            keys = split_keys(value.get_secret_value())
+            if not keys:
+                raise ValueError("no key given (comma-separated Fernet keys)")
+            for number, key in enumerate(keys, start=1):
+                if not is_fernet_key(key):
+                    # Never echo the value: it is (or is close to) a secret.
+                    raise ValueError(
+                        f"key {number} of {len(keys)} is not a Fernet key (32 random bytes in "
+                        "URL-safe base64, 44 characters)"
+                    )
+        return value
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         problems = self._incoherences()
@@ -236,6 +259,12 @@ class Settings(BaseSettings):
                 problems.append("production needs AUTHSVC_DATABASE_URL")
             if self.smtp_url is None:
                 problems.append("production needs AUTHSVC_SMTP_URL")
+            if self.outbox_sealing_keys is None:
+                problems.append(
+                    "production needs AUTHSVC_OUTBOX_SEALING_KEYS: the same Fernet key(s) for "
+                    "every instance and worker, kept outside the database; they seal the invite "
+                    "links of queued mail"
+                )
         return problems
 
     def warnings(self) -> list[str]:
@@ -275,6 +304,7 @@ class Settings(BaseSettings):
             header_timeout_seconds=self.http_header_timeout_seconds,
             keepalive_timeout_seconds=self.http_keepalive_timeout_seconds,
             max_connections=self.http_max_connections,
+            max_body_bytes=self.http_max_body_bytes,
         )
 
     @property
@@ -290,6 +320,19 @@ class Settings(BaseSettings):
             or self.jwt_private_key_file
             or self.jwt_private_key_files
         )
+
+
+def split_keys(value: str) -> list[str]:
+    """The keys of a comma-separated key list, blanks dropped."""
+    return [key.strip() for key in value.split(",") if key.strip()]
+
+
+def is_fernet_key(key: str) -> bool:
+    """32 bytes in URL-safe base64: what `cryptography.fernet.Fernet` accepts as a key."""
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError):
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

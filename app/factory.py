@@ -24,6 +24,7 @@ from authsvc.cors import CorsPolicy
 from authsvc.db.checkpoints import WalCheckpointer
 from authsvc.db.engine import create_db_engine, is_sqlite
 from authsvc.edge import Edge, EdgeOptions
+from authsvc.mail.sealing import load_outbox_sealer
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
 from authsvc.security.issuer import TokenIssuer
@@ -65,6 +66,7 @@ def build_services(settings: Settings) -> Services:
         idle_seconds=settings.db_thread_idle_seconds,
     )
     signing_keys = load_signing_keys(settings)
+    sealer = load_outbox_sealer(settings)  # seals the tokens of queued mail (authsvc.mail)
     issuer = TokenIssuer(
         signing_keys,
         issuer=settings.jwt_issuer,
@@ -78,6 +80,7 @@ def build_services(settings: Settings) -> Services:
         tokens=build_token_verifier(settings, signing_keys),
         writes=writes,
         reads=reads,
+        sealer=sealer,
     )
 
 
@@ -143,8 +146,9 @@ def create_app(
                 engine,
                 build_transport(settings),
                 settings,
-                # SQLite: the outbox's writes queue on the app's one writer thread.
-                writes=services.writes.threads.call if is_sqlite(engine) else None,
+                sealer=services.sealer,
+                # SQLite: the outbox's units join the requests' group commit on the one writer.
+                writes=services.writes.submit if is_sqlite(engine) else None,
             )
         try:
             yield
@@ -189,7 +193,9 @@ def create_app(
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         options=edge_options(settings, (operations, contract)),
     )
-    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, contracts=(operations, contract)
+    )
     app.add_middleware(
         ClientAddress,
         position=MiddlewarePosition.BEFORE_EXCEPTION,

@@ -27,6 +27,7 @@ from bench import (
     lifecycle,
     machine,
     mock_server,
+    outbox,
     report,
     router,
     service,
@@ -177,7 +178,9 @@ def _progress(sample: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="one short pass (< 60 s)")
-    parser.add_argument("--suites", default="service,lifecycle,mock,router,breakdown,contract")
+    parser.add_argument(
+        "--suites", default="service,lifecycle,outbox,mock,router,breakdown,contract"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="per load point")
     parser.add_argument("--warmup", type=float, default=1.0)
@@ -188,6 +191,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--router-calls", type=int, default=2000)
     parser.add_argument("--breakdown-requests", type=int, default=500)
     parser.add_argument("--contract-examples", type=int, default=25)
+    parser.add_argument("--outbox-connections", type=int, default=16)
+    parser.add_argument("--outbox-seconds", type=float, default=60.0, help="outbox: load length")
+    parser.add_argument("--outbox-interval", type=float, default=5.0, help="outbox: sampling")
+    parser.add_argument(
+        "--outbox-drain-seconds", type=float, default=180.0, help="outbox: wait for the backlog"
+    )
     parser.add_argument(
         "--before",
         type=Path,
@@ -207,6 +216,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.connections, args.postgres, args.router_calls = [16], False, 200
         args.breakdown_requests = 50
         args.contract_examples = 3
+        args.outbox_seconds, args.outbox_interval = 4.0, 1.0
     return args
 
 
@@ -222,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "breakdown": run_breakdown,
         "contract": run_contract,
         "lifecycle": lifecycle.run_lifecycle,
+        "outbox": outbox.run_outbox,
     }
     unknown = set(suites) - set(runners)
     if unknown:
@@ -255,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     rendered = report.render(results)
     if "lifecycle" in results:
         rendered += "\n" + lifecycle.render(results["lifecycle"])
+    if "outbox" in results:
+        rendered += "\n" + outbox.render(results["outbox"])
     (out_dir / f"{stem}.md").write_text(rendered)
     print(rendered)
     print(f"bench: wrote {out_dir / stem}.{{json,md}} in {results['elapsed_s']} s", flush=True)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,15 @@ def service(
     before: Path | None = None,
     delivery: bool = True,
     sqlite_synchronous: str | None = None,
+    data_dir: Path | None = None,
 ) -> Iterator[tuple[Server, Target]]:
     """`authsvc serve` on a fresh data directory (and a fresh database when given one).
 
     `before` is the `bin` directory of another tree's install (`bench.before.installed`): the
     code before a change, for before/after figures in the same run. `delivery=False` serves
     without the in-process mail loop (bench/serve_without_delivery.py). `sqlite_synchronous`
-    ("NORMAL") changes that one pragma (bench/serve_sqlite_normal.py).
+    ("NORMAL") changes that one pragma (bench/serve_sqlite_normal.py). `data_dir` (an empty
+    directory the caller owns) instead of a temporary one: to read its database meanwhile.
     """
     name = "service-postgresql" if database_url else "service-sqlite"
     authsvc = [_authsvc()]
@@ -77,9 +79,13 @@ def service(
             raise ValueError("only NORMAL is offered besides the default")
     if database_url:
         env["AUTHSVC_DATABASE_URL"] = database_url
-    with tempfile.TemporaryDirectory(prefix="authsvc-bench-") as data_dir:
+    with (
+        tempfile.TemporaryDirectory(prefix="authsvc-bench-")
+        if data_dir is None
+        else nullcontext(str(data_dir))
+    ) as directory:
         demo = subprocess.run(
-            [*authsvc, "demo", "--data-dir", data_dir, "--json"],
+            [*authsvc, "demo", "--data-dir", directory, "--json"],
             capture_output=True,
             text=True,
             env={**os.environ, **env},
@@ -89,7 +95,7 @@ def service(
         )
         info = json.loads(demo.stdout)
         port = free_port()
-        command = [*authsvc, "serve", "--data-dir", data_dir, "--port", str(port)]
+        command = [*authsvc, "serve", "--data-dir", directory, "--port", str(port)]
         if not delivery:
             name += "-nodelivery"
             command = [sys.executable, "-m", "bench.serve_without_delivery", *command[-4:]]

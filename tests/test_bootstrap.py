@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import Engine, func, select
@@ -67,6 +68,7 @@ def production(
     monkeypatch.setenv("AUTHSVC_DATABASE_URL", database_url)
     monkeypatch.setenv("AUTHSVC_SMTP_URL", smtp_server.url)
     monkeypatch.setenv("AUTHSVC_JWT_PRIVATE_KEY_FILE", str(private_key_file))
+    monkeypatch.setenv("AUTHSVC_OUTBOX_SEALING_KEYS", Fernet.generate_key().decode())
     monkeypatch.setenv("AUTHSVC_MAIL_FROM", "Auth <no-reply@mail.example.test>")
     monkeypatch.setenv("AUTHSVC_APP_URL", "https://app.example.test")
     return database_url

@@ -239,6 +239,7 @@ def test_config_errors__every_one_at_once__one_line_each__exit_2(tmp_path: Path)
         "AUTHSVC_SMTP_URL",
         "AUTHSVC_JWT_PRIVATE_KEY_FILE",
         "AUTHSVC_DATABASE_URL",
+        "AUTHSVC_OUTBOX_SEALING_KEYS",
     ]
     assert len(lines) == len(named), lines
     for variable in named:
@@ -281,6 +282,7 @@ def test_production__localhost_sender__warns_once_at_startup(tmp_path: Path) -> 
         "AUTHSVC_DATABASE_URL": f"sqlite:///{tmp_path / 'authsvc.db'}",
         "AUTHSVC_SMTP_URL": "smtp://127.0.0.1:25",
         "AUTHSVC_JWT_PRIVATE_KEY_FILE": str(key),
+        "AUTHSVC_OUTBOX_SEALING_KEYS": "x" * 43 + "=",
     }
     warned = _run_cli("db", "upgrade", "--data-dir", str(tmp_path), env=production)
     own_domain = _run_cli(

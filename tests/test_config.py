@@ -26,6 +26,7 @@ def test_http_limits__defaults_are_nginx_like() -> None:
         header_timeout_seconds=10.0,
         keepalive_timeout_seconds=5.0,
         max_connections=512,
+        max_body_bytes=1024 * 1024,
     )
 
 
@@ -33,7 +34,9 @@ def test_http_limits__from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AUTHSVC_HTTP_MAX_HEADER_BYTES", "4096")
     monkeypatch.setenv("AUTHSVC_HTTP_HEADER_TIMEOUT_SECONDS", "1.5")
     monkeypatch.setenv("AUTHSVC_HTTP_MAX_CONNECTIONS", "20")
+    monkeypatch.setenv("AUTHSVC_HTTP_MAX_BODY_BYTES", "65536")
     limits = load_settings().http_limits
+    assert limits.max_body_bytes == 65536
     assert (limits.max_header_bytes, limits.header_timeout_seconds, limits.max_connections) == (
         4096,
         1.5,

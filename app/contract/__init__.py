@@ -2,6 +2,7 @@
 
 from authsvc.contract.dialect import FORMATS, strip_properties, to_json_schema
 from authsvc.contract.http import response_key, server_path, server_url
+from authsvc.contract.lenient import ContractWarning, Problem
 from authsvc.contract.loader import (
     Contract,
     ContractError,
@@ -18,8 +19,10 @@ __all__ = [
     "Contract",
     "ContractError",
     "ContractRefs",
+    "ContractWarning",
     "Operation",
     "OperationPlan",
+    "Problem",
     "default_contract_path",
     "load_contract",
     "response_key",

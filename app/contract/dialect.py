@@ -201,7 +201,9 @@ def strip_properties(schema: Any, flag: str, _memo: dict[int, Any] | None = None
         if dropped or any(kept[k] is not props[k] for k in kept):
             changed["properties"] = kept
         if dropped and isinstance(schema.get("required"), list):
-            changed["required"] = [r for r in schema["required"] if r not in dropped]
+            changed["required"] = [
+                r for r in schema["required"] if not (isinstance(r, str) and r in dropped)
+            ]
     if isinstance(schema.get("items"), dict):
         items = strip_properties(schema["items"], flag, memo)
         if items is not schema["items"]:

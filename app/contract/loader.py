@@ -1,9 +1,15 @@
-"""Load an OpenAPI 3.0/3.1 document, validate it, and resolve its `$ref`s: the compiled contract.
+"""Load an OpenAPI 3.0/3.1 or Swagger 2.0 document, validate it, and resolve its `$ref`s: the
+compiled contract.
 
 This is the single reader of the contract. The Connexion app, the mock engine and the tests all
 consume the `Contract` it returns, so a contract that loads here is one every part agrees on: one
 registry of its documents (`refs`), one dialect and format checker (`compile_schema`), and one
 plan of validators per operation (`plans`). Every failure is a one-line `ContractError`.
+
+Strict by default (the service's own contract must be valid); `lenient=True` reads what Prism
+serves and lists what is wrong with it in `Contract.problems` (`lenient.py`). A Swagger 2.0
+document is converted once, after its references are resolved, into the 3.0 shape everything
+else reads (`swagger2.py`).
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
+from authsvc.contract import lenient as leniency
 from authsvc.contract.dialect import FORMATS, specification, validator_class
-from authsvc.contract.documents import DocumentError, read_document
+from authsvc.contract.documents import DocumentError, OddKey, read_document
 from authsvc.contract.http import server_path
+from authsvc.contract.lenient import Problem
 from authsvc.contract.plan import OperationPlan, compile_operation
 from authsvc.contract.refs import IN_MEMORY_URI, ContractRefs, RefError, file_uri
 
@@ -68,11 +76,21 @@ class Contract:
     resolved: Mapping[str, Any]
     refs: ContractRefs = field(repr=False, compare=False)
     path: Path | None = None
+    # What the lenient reader tolerated (empty for a valid document, and always when strict).
+    problems: tuple[Problem, ...] = ()
+    # "2.0", "3.0" or "3.1": the dialect the document is read in (`resolved` is 3.x-shaped).
+    dialect: str = ""
+    # Schemas may be invalid JSON Schema: each is checked before it is compiled (lenient.py).
+    tolerant: bool = False
 
     @property
     def version(self) -> tuple[int, int]:
-        major, minor = str(self.raw["openapi"]).split(".")[:2]
+        major, minor = (self.dialect or str(self.raw["openapi"])).split(".")[:2]
         return int(major), int(minor)
+
+    @property
+    def is_swagger2(self) -> bool:
+        return self.version < (3, 0)
 
     @property
     def is_31(self) -> bool:
@@ -111,6 +129,10 @@ class Contract:
     def compile_schema(self, schema: Any) -> Validator:
         """A validator for `schema` in the contract's dialect, with formats and the registry."""
         cls = validator_class(is_31=self.is_31)
+        if self.tolerant:
+            return leniency.tolerant(  # type: ignore[no-any-return]
+                cls, schema, registry=self.refs.registry, format_checker=FORMATS
+            )
         validator: Validator = cls(schema, registry=self.refs.registry, format_checker=FORMATS)
         return validator
 
@@ -167,8 +189,11 @@ def default_contract_path(name: str = "auth-service.yaml") -> Path:
     return Path(str(resources.files("authsvc.openapi").joinpath(name)))
 
 
-def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
-    """Read, validate (as the version it declares) and resolve an OpenAPI 3.0 or 3.1 document."""
+def load_contract(source: str | Path | Mapping[str, Any], *, lenient: bool = False) -> Contract:
+    """Read, validate (as the version it declares) and resolve an OpenAPI 3.0/3.1 or Swagger 2.0
+    document. Strict: any problem is the `ContractError`. `lenient`: what Prism serves is served,
+    its problems listed in `Contract.problems` (the hostile-document refusals stay errors)."""
+    odd_keys: list[OddKey] = []
     if isinstance(source, Mapping):
         raw: Any = copy.deepcopy(dict(source))
         name, base = "<dict>", None
@@ -176,20 +201,20 @@ def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
         base = Path(source).resolve()
         name = str(source)
         try:
-            raw = read_document(base)
+            raw = read_document(base, odd_keys=odd_keys)
         except DocumentError as exc:
             raise ContractError(name, "", str(exc)) from None
     if not isinstance(raw, dict):
         raise ContractError(name, "", "the document is not a mapping")
-    version = str(raw.get("openapi", ""))
-    if not version.startswith(("3.0", "3.1")):
-        raise ContractError(name, "/openapi", f"unsupported OpenAPI version {version!r}")
-    is_31 = version.startswith("3.1")
+    problems: list[Problem] = []
+    if odd_keys or base is None:
+        problems += _keys(raw, name, lenient=lenient)
+    dialect = _dialect(raw, name, problems, lenient=lenient)
     refs = ContractRefs(
         raw,
         uri=file_uri(base) if base is not None else IN_MEMORY_URI,
         directory=base.parent if base is not None else None,
-        specification=specification(is_31=is_31),
+        specification=specification(is_31=dialect == "3.1"),
     )
     try:
         resolved = refs.inline(raw)
@@ -199,15 +224,68 @@ def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
         raise ContractError(name, "", "the document is nested too deeply") from None
     # After our own resolution: the validator follows references itself, and by now every one is
     # known to be local, confined to the contract's directory and free of empty cycles.
-    _validate(raw, name, base_uri=refs.uri if base is not None else "")
-    return Contract(source=name, raw=raw, resolved=resolved, refs=refs, path=base)
+    base_uri = refs.uri if base is not None else ""
+    if lenient:
+        problems += _problems(raw, dialect, base_uri=base_uri)
+        if problems:
+            reported = {p.pointer for p in problems}
+            fixed = leniency.repair(resolved, swagger=dialect == "2.0")
+            problems += [p for p in fixed if p.pointer not in reported]
+    else:
+        _validate(raw, name, dialect, base_uri=base_uri)
+    if dialect == "2.0":
+        from authsvc.contract.swagger2 import convert  # only 2.0 documents need it
+
+        resolved = convert(resolved)
+    contract = Contract(
+        source=name,
+        raw=raw,
+        resolved=resolved,
+        refs=refs,
+        path=base,
+        problems=tuple(problems),
+        dialect=dialect,
+        tolerant=bool(problems) or dialect == "2.0",
+    )
+    if lenient and next(contract.operations(), None) is None:
+        # Prism refuses it too ("No operations found in the current file").
+        raise ContractError(name, "/paths", "no operation found in the document")
+    return contract
 
 
-def _validate(raw: dict[str, Any], name: str, *, base_uri: str) -> None:
+def _keys(raw: dict[str, Any], name: str, *, lenient: bool) -> list[Problem]:
+    """Keys YAML did not read as strings, made strings; strict refuses the first."""
+    found = leniency.normalise_keys(raw)
+    if found and not lenient:
+        first = found[0]
+        raise ContractError(name, first.pointer, f"{first.message} (quote it)")
+    return [p for p in found if not p.quiet]
+
+
+def _dialect(raw: dict[str, Any], name: str, problems: list[Problem], *, lenient: bool) -> str:
+    """ "2.0", "3.0" or "3.1", as Prism tells them apart (a `swagger` key first, then `openapi`)."""
+    if "swagger" in raw:
+        if str(raw["swagger"]) != "2.0":
+            if not lenient:
+                raise ContractError(
+                    name, "/swagger", f"unsupported Swagger version {raw['swagger']!r}"
+                )
+            problems.append(Problem("/swagger", f"version {raw['swagger']!r} is read as 2.0"))
+        return "2.0"
+    version = str(raw.get("openapi", ""))
+    if version.startswith(("3.0", "3.1")):
+        return version[:3]
+    if not lenient or "openapi" not in raw:
+        raise ContractError(name, "/openapi", f"unsupported OpenAPI version {version!r}")
+    problems.append(Problem("/openapi", f"version {version!r} is read as 3.0"))
+    return "3.0"
+
+
+def _validate(raw: dict[str, Any], name: str, dialect: str, *, base_uri: str) -> None:
     """Validate as the version the document declares (openapi-spec-validator)."""
     from authsvc.contract.spec_validation import spec_validator  # 0.2 s of imports: only here
 
-    validator_cls = spec_validator(str(raw.get("openapi", "")))
+    validator_cls = spec_validator(dialect)
     try:
         error = next(iter(validator_cls(raw, base_uri=base_uri).iter_errors()), None)
     except RecursionError:
@@ -217,6 +295,20 @@ def _validate(raw: dict[str, Any], name: str, *, base_uri: str) -> None:
     if error is not None:
         pointer = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in error.path)
         raise ContractError(name, pointer if error.path else "", _first_line(error.message))
+
+
+def _problems(raw: dict[str, Any], dialect: str, *, base_uri: str) -> list[Problem]:
+    """Everything the spec validator finds, as problems (lenient)."""
+    from authsvc.contract.spec_validation import meta_schema, spec_validator
+
+    try:
+        validator = spec_validator(dialect)(raw, base_uri=base_uri)
+    except Exception as exc:
+        return [Problem("", f"not checked: {_first_line(str(exc))}")]
+    try:
+        return leniency.spec_problems(validator, raw, meta_schema(dialect))
+    except RecursionError:
+        return [Problem("", "not fully checked: a $ref cycle the validator cannot follow")]
 
 
 def _first_line(message: str) -> str:

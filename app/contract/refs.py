@@ -138,7 +138,27 @@ class ContractRefs:
             resolved = self.registry.resolver().lookup(absolute)
         except Unresolvable as exc:
             raise _ref_error(ref, exc) from None
+        except (ValueError, TypeError, LookupError, AttributeError):
+            # A target that is no schema (a string where a schema was meant), or a pointer
+            # through a value of another kind: followed as a plain JSON pointer, as Prism does.
+            return self._plain_pointer(ref, absolute), urldefrag(absolute).url
         return resolved.contents, urldefrag(absolute).url
+
+    def _plain_pointer(self, ref: str, absolute: str) -> Any:
+        url, fragment = urldefrag(absolute)
+        try:
+            node = self.registry.resolver().lookup(url).contents
+        except Exception:
+            raise RefError(ref, f"unresolvable $ref {ref!r}") from None
+        for part in [unquote(p) for p in fragment.split("/")[1:]]:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise RefError(ref, f"unresolvable $ref {ref!r}")
+        return node
 
     def resolve(self, ref: str) -> Any:
         """The node a (root-relative or absolute) `$ref` names; `{}` when it names nothing."""

@@ -17,13 +17,36 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+from openapi_spec_validator import (
+    OpenAPIV2SpecValidator,
+    OpenAPIV30SpecValidator,
+    OpenAPIV31SpecValidator,
+)
 from openapi_spec_validator.validation import keywords
 
 
 def spec_validator(version: str) -> Any:
-    """The spec validator class for an `openapi` version string (3.0.x or 3.1.x)."""
+    """The spec validator class for a version string (2.0, 3.0.x or 3.1.x)."""
+    if version.startswith("2"):
+        return _FastV2
     return _FastV31 if version.startswith("3.1") else _FastV30
+
+
+def meta_schema(version: str) -> dict[str, Any] | None:
+    """The JSON Schema of the OpenAPI document format of that version (to explain its errors)."""
+    from openapi_spec_validator import schemas
+
+    name = (
+        "schema_v2"
+        if version.startswith("2")
+        else "schema_v31"
+        if version.startswith("3.1")
+        else "schema_v30"
+    )
+    try:
+        return dict(getattr(schemas, name))
+    except Exception:
+        return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -91,7 +114,7 @@ class _Seen(list[int]):
         return schema_id in self._ids
 
 
-def _fast_classes() -> tuple[Any, Any]:
+def _fast_classes() -> tuple[Any, Any, Any]:
     """Spec validators whose `schema` keyword checks with `_fast`; the stock ones if this
     version of openapi-spec-validator is laid out differently."""
     try:
@@ -102,7 +125,7 @@ def _fast_classes() -> tuple[Any, Any]:
         stock31._get_schema_checker  # noqa: B018 - the hook this relies on
         stock30._get_schema_checker  # noqa: B018
     except AttributeError:
-        return OpenAPIV31SpecValidator, OpenAPIV30SpecValidator
+        return OpenAPIV31SpecValidator, OpenAPIV30SpecValidator, OpenAPIV2SpecValidator
 
     class Fast31Schema(stock31):  # type: ignore[misc,valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -143,7 +166,15 @@ def _fast_classes() -> tuple[Any, Any]:
             "default": Defaults30,
         }
 
-    return FastV31, FastV30
+    class FastV2(OpenAPIV2SpecValidator):  # type: ignore[misc]
+        # Swagger 2.0 Schema Objects are checked as 3.0's (openapi-spec-validator does so too).
+        keyword_validators = {  # noqa: RUF012 - the base class declares it so
+            **OpenAPIV2SpecValidator.keyword_validators,
+            "schema": Fast30Schema,
+            "default": Defaults30,
+        }
+
+    return FastV31, FastV30, FastV2
 
 
-_FastV31, _FastV30 = _fast_classes()
+_FastV31, _FastV30, _FastV2 = _fast_classes()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from contextlib import suppress
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+logger = logging.getLogger(__name__)
 # Execution option: begin the transaction with `BEGIN IMMEDIATE` on SQLite, taking the write lock up
 # front. Read-then-write transactions otherwise deadlock into "database is locked" under concurrency.
 SQLITE_IMMEDIATE = "authsvc_sqlite_immediate"
@@ -31,6 +35,7 @@ def create_db_engine(
     `background_checkpoints=True` (SQLite): commits leave WAL checkpoints to a `WalCheckpointer`.
     """
     if url.startswith("sqlite"):
+        restrict_sqlite_files(url)
         engine = create_engine(
             url,
             connect_args={"timeout": timeout_seconds, "check_same_thread": False},
@@ -58,6 +63,32 @@ def create_db_engine(
             "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
         },
     )
+
+
+def restrict_sqlite_files(url: str) -> None:
+    """The database file, and its -wal and -shm, readable by the owner alone (0600).
+
+    SQLite creates its -wal and -shm files with the mode of the database file, so creating that
+    file 0600 before SQLite does (it would use 0644 under the usual umask) covers all three; files
+    left by an older version are narrowed. The data directory is 0700 too (authsvc.cli).
+    """
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return
+    if parsed.query.get("uri") or path.startswith("file:"):
+        return  # a URI names the file its own way: left to its author
+    # No directory yet, say: opening it fails later, with SQLite's own message.
+    with suppress(OSError):
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            logger.warning("%s is readable by other users and not ours to chmod 600", name)
 
 
 def _configure_sqlite(

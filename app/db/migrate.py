@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine
 
+from authsvc.db.engine import restrict_sqlite_files
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -58,6 +60,7 @@ def pending_revisions(current: str | None) -> list[Revision]:
 
 def upgrade_database(url: str, revision: str = "head") -> list[Revision]:
     """Bring the database at `url` to `revision` (idempotent); the migrations that were applied."""
+    restrict_sqlite_files(url)  # often the first to create the file
     engine = create_engine(url)
     try:
         with engine.connect() as connection:

@@ -206,12 +206,13 @@ class OutboxMessage(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # Stable across retries so a receiving server (and our tests) can spot a duplicate.
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
-    kind: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(50))  # the template that renders it at delivery
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
-    # The bodies hold the invite link until delivery, then are scrubbed (see app.mail).
-    body_text: Mapped[str | None] = mapped_column(Text)
-    body_html: Mapped[str | None] = mapped_column(Text)
+    # Never the rendered mail (its link is a live credential): the template's parameters and its
+    # token sealed with a key kept outside the database, scrubbed once settled (authsvc.mail).
+    template_params: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
+    sealed_token: Mapped[str | None] = mapped_column(Text, default=None)
     status: Mapped[OutboxStatus] = mapped_column(
         Enum(OutboxStatus, native_enum=False, length=16), default=OutboxStatus.PENDING
     )

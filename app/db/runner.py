@@ -157,6 +157,14 @@ class Transactions:
         """
         return self._submit(lambda connection: work(connection, *args, **kwargs), None).result()
 
+    def submit(self, work: Callable[[Connection], T], /) -> Future[T]:
+        """`work(connection)` queued for a database thread; its future resolves once committed.
+
+        For background work that goes on meanwhile (the outbox records one batch while it sends
+        the next): no request deadline, as for `call`.
+        """
+        return self._submit(work, None)
+
     def _submit(self, unit: Callable[[Connection], T], deadline: float | None) -> Future[T]:
         if self._group is not None:
             return self._group.submit(unit, deadline)

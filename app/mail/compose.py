@@ -1,8 +1,14 @@
-"""The invite e-mail: subject, text and HTML, rendered from the Jinja2 templates in `templates/`."""
+"""The mails the outbox renders: subject, text and HTML, from the Jinja2 templates in `templates/`.
+
+A queued mail stores its template's name, its parameters and its secret token (sealed, see
+authsvc.mail.sealing), never the rendered text: `TEMPLATES` renders it at delivery. A new kind of
+mail (a password reset) is one more entry there, with its own templates.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -48,6 +54,47 @@ def one_line(value: str) -> str:
     return " ".join(_LINE_BREAKS.sub(" ", value).split())
 
 
+@dataclass(frozen=True, slots=True)
+class MailTemplate:
+    """How to render one kind of mail from its stored parameters and its secret token."""
+
+    subject: Callable[[Mapping[str, str]], str]  # no secret in it: stored in the outbox row
+    render: Callable[[Settings, Mapping[str, str], str], ComposedMail]
+
+
+INVITE = "invite"
+
+
+def invite_params(*, first_name: str, customer_name: str, expires_at: datetime) -> dict[str, str]:
+    """The invite's parameters as the outbox stores them (JSON), everything but its token."""
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    return {
+        "first_name": first_name,
+        "customer_name": customer_name,
+        "expires_at": expires_at.isoformat(),
+    }
+
+
+def _invite_subject(params: Mapping[str, str]) -> str:
+    return f"You're invited to join {one_line(params['customer_name'])}"
+
+
+def _render_invite(settings: Settings, params: Mapping[str, str], token: str) -> ComposedMail:
+    return compose_invite(
+        settings=settings,
+        first_name=params["first_name"],
+        customer_name=params["customer_name"],
+        token=token,
+        expires_at=datetime.fromisoformat(params["expires_at"]),
+    )
+
+
+TEMPLATES: Mapping[str, MailTemplate] = {
+    INVITE: MailTemplate(subject=_invite_subject, render=_render_invite),
+}
+
+
 def compose_invite(
     *,
     settings: Settings,
@@ -60,7 +107,7 @@ def compose_invite(
     if expires_at.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
     customer_name = one_line(customer_name)
-    subject = f"You're invited to join {customer_name}"
+    subject = _invite_subject({"customer_name": customer_name})
     context = {
         "subject": subject,
         "first_name": one_line(first_name),

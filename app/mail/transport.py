@@ -7,6 +7,7 @@ raises `DeliveryError`, whose text is safe to store and log: no address, credent
 from __future__ import annotations
 
 import email.policy
+import hashlib
 import logging
 import os
 import re
@@ -15,6 +16,8 @@ import socket
 import ssl
 import tempfile
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +39,8 @@ MAX_ERROR_CHARS = 300
 # A temporary file whose writer may still be alive (another host, another pid namespace) is removed
 # only past this age; a write takes milliseconds. Maildir's readers use 36 hours for the same rule.
 STALE_TEMPORARY_SECONDS = 3600.0
+# Files one batch of the file transport writes at once (see `_write_all`).
+WRITER_THREADS = 16
 _TEMPORARY = re.compile(r"^\.(?:(?P<pid>\d+)\.)?[^/]*\.tmp$")
 
 
@@ -56,9 +61,39 @@ class OutboundMail:
 
 
 class Transport(Protocol):
-    def send(self, mail: OutboundMail) -> None: ...
+    """Delivers messages; the worker checks its leases between calls of `send_batch`."""
+
+    # How many messages one `send_batch` may take: a whole call must end well within half a lease
+    # (authsvc.mail.worker), and a worker that dies in a call sends its messages again.
+    max_batch: int
+
+    def send_batch(self, mails: Sequence[OutboundMail]) -> list[DeliveryError | None]:
+        """Each message's outcome, in order: None once it is durably delivered, else the error."""
+        ...
 
     def describe(self) -> str: ...
+
+
+class SendsOneAtATime:
+    """`send_batch` as one `send` per message, for transports without a cheaper batch."""
+
+    max_batch = 1
+
+    def send(self, mail: OutboundMail) -> None:
+        raise NotImplementedError
+
+    def send_batch(self, mails: Sequence[OutboundMail]) -> list[DeliveryError | None]:
+        outcomes: list[DeliveryError | None] = []
+        for mail in mails:
+            try:
+                self.send(mail)
+            except DeliveryError as exc:
+                outcomes.append(exc)
+            except Exception as exc:  # a transport bug must not stop the other messages
+                outcomes.append(DeliveryError(describe_error(exc)))
+            else:
+                outcomes.append(None)
+        return outcomes
 
 
 def describe_error(exc: BaseException) -> str:
@@ -117,11 +152,26 @@ def build_email(mail: OutboundMail, *, mail_from: str) -> EmailMessage:
     message["Subject"] = mail.subject
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
     message.set_content(mail.text)
+    boundary = _boundary(mail)
+    if boundary is not None:
+        message.make_alternative(boundary=boundary)
     message.add_alternative(mail.html, subtype="html")
     return message
 
 
-class SmtpTransport:
+def _boundary(mail: OutboundMail) -> str | None:
+    """A MIME boundary derived from the Message-ID, or None to let the generator pick one.
+
+    Without one, the generator draws a random boundary and compiles a new regular expression per
+    message to check that no part contains it: a sixth of building an invite. `=_` never occurs
+    in quoted-printable or base64 output, and the check below covers parts sent as they are. Being
+    derived from the Message-ID, it also keeps a retry byte-for-byte the same message.
+    """
+    boundary = "=_" + hashlib.sha256(mail.message_id.encode()).hexdigest()[:40]
+    return None if boundary in mail.text or boundary in mail.html else boundary
+
+
+class SmtpTransport(SendsOneAtATime):
     """One SMTP connection per message; once the server accepts DATA, the message counts as sent."""
 
     def __init__(self, url: str, *, mail_from: str, timeout_seconds: float) -> None:
@@ -193,9 +243,16 @@ def eml_filename(message_id: str) -> str:
 class FileTransport:
     """Writes each message to `<directory>/<message-id>.eml` atomically; a retry overwrites it.
 
+    A batch is written by a few threads at once, each file synced and renamed, then the folder is
+    synced once: a message counts as delivered only once its file and its name are on disk, and a
+    batch pays about one commit of the filesystem's journal rather than two per message (see
+    `_write_all`).
+
     A writer killed between creating its temporary file and the rename leaves a complete message,
     invite link included, under a hidden name; each transport removes such leftovers as it starts.
     """
+
+    max_batch = 100  # written in well under a second: far inside half a lease
 
     def __init__(self, directory: Path, *, mail_from: str) -> None:
         self._directory = directory
@@ -206,14 +263,30 @@ class FileTransport:
         return f"files in {self._directory}"
 
     def send(self, mail: OutboundMail) -> None:
-        data = build_email(mail, mail_from=self._mail_from).as_bytes(policy=MAIL_POLICY)
-        path = self._directory / eml_filename(mail.message_id)
+        """Deliver one message (a batch of one); raises `DeliveryError`."""
+        [error] = self.send_batch([mail])
+        if error is not None:
+            raise error
+
+    def send_batch(self, mails: Sequence[OutboundMail]) -> list[DeliveryError | None]:
         try:
             self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _write_atomically(path, data)
         except OSError as exc:
-            raise DeliveryError(describe_error(exc)) from None
-        logger.info("mail written to %s", path)
+            return [DeliveryError(describe_error(exc))] * len(mails)
+        files: list[tuple[Path, bytes] | DeliveryError] = []
+        for mail in mails:
+            try:
+                data = build_email(mail, mail_from=self._mail_from).as_bytes(policy=MAIL_POLICY)
+            except Exception as exc:  # this message only: the others still go
+                files.append(DeliveryError(describe_error(exc)))
+            else:
+                files.append((self._directory / eml_filename(mail.message_id), data))
+        outcomes = _write_all(files)
+        _sync_directory(self._directory)  # the renames are durable from here
+        for file, outcome in zip(files, outcomes, strict=True):
+            if outcome is None and not isinstance(file, DeliveryError):
+                logger.info("mail written to %s", file[0])
+        return outcomes
 
 
 def remove_stale_temporaries(directory: Path, *, now: float | None = None) -> list[Path]:
@@ -258,7 +331,33 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _write_all(files: Sequence[tuple[Path, bytes] | DeliveryError]) -> list[DeliveryError | None]:
+    """Write each file atomically and durably (its name is not, until the folder is synced).
+
+    The files are written by a few threads at once: each file still gets its own fsync (what POSIX
+    promises durability for), but the syncs issued together are committed together by the
+    filesystem (one journal commit on ext4 or XFS) where back to back each waits for its own; and
+    the delivery thread does not queue for the interpreter lock after every system call of every
+    file while request threads keep it busy. The figures are in bench/results/2026-12-04-outbox.md.
+    """
+
+    def write(file: tuple[Path, bytes] | DeliveryError) -> DeliveryError | None:
+        if isinstance(file, DeliveryError):
+            return file
+        try:
+            _write_atomically(*file)
+        except OSError as exc:
+            return DeliveryError(describe_error(exc))
+        return None
+
+    if len(files) <= 1:
+        return [write(file) for file in files]
+    with ThreadPoolExecutor(max_workers=min(len(files), WRITER_THREADS)) as pool:
+        return list(pool.map(write, files))
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
+    """`data` durably in a temporary file, then renamed to `path` (the caller syncs the folder)."""
     # mkstemp creates the file 0600: the message holds a live invite link until it is read. The pid
     # in the name tells a later start whether the writer can still finish it.
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{os.getpid()}.", suffix=".tmp")
@@ -272,12 +371,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
         with suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    with suppress(OSError):  # make the rename itself durable; not possible on every platform
-        directory = os.open(path.parent, os.O_RDONLY)
+
+
+def _sync_directory(directory: Path) -> None:
+    with suppress(OSError):  # make renames durable; not possible on every platform
+        fd = os.open(directory, os.O_RDONLY)
         try:
-            os.fsync(directory)
+            os.fsync(fd)
         finally:
-            os.close(directory)
+            os.close(fd)
 
 
 def build_transport(settings: Settings) -> Transport:

@@ -1,22 +1,34 @@
 """The loop that drains the outbox: a thread in `authsvc serve`, a process in `authsvc worker`.
 
-Each round claims up to `outbox_batch_size` due messages (see `authsvc.mail.leases`), then for each one
-re-checks and extends its lease, sends it outside any transaction, and records the outcome: SENT
-with the bodies scrubbed, or a failed attempt with its backoff, or FAILED after
-`outbox_max_attempts`.
+Each round claims up to `outbox_batch_size` due messages in one unit of work (see
+`authsvc.mail.leases`), renders each from its template with its token opened (in memory only:
+authsvc.mail.outbox), then hands them to the transport in batches of its `max_batch` (the mail
+folder writes a hundred files with one round of syncs; SMTP sends one message per connection):
+before each batch, if the leases are more than half spent, it renews them and drops the messages
+no longer its own. Each batch's outcomes (SENT with the sealed token scrubbed, a retry with its
+backoff, or FAILED after `outbox_max_attempts`) are recorded in one unit of work, queued while the
+next batch is sent, and the round waits for them before it claims again.
 
-Delivery is at-least-once. A message goes out twice only if the SMTP server accepted it and SENT
-was not committed before another worker could claim it again:
-  * the worker died (or lost its database) between the server's "250 OK" and that commit; once the
-    lease (`outbox_lease_seconds`) expires, another worker sends it again;
-  * one single send outlasted the whole lease (keep `outbox_lease_seconds` well above
+Inside `authsvc serve` on SQLite those units go through the app's group commit: they share the
+requests' transactions and syncs of the log, instead of each paying a `BEGIN IMMEDIATE ... COMMIT`
+of its own on the one writer thread behind the requests' queue, which is how delivery used to
+starve under load (bench/results/2026-12-04-outbox.md). Elsewhere each unit is a transaction of
+its own on the worker's thread.
+
+Delivery is at-least-once. A message goes out twice only if it was delivered and SENT was not
+committed before another worker could claim it again:
+  * the worker died (or lost its database) between the delivery and that commit; once the lease
+    (`outbox_lease_seconds`) expires, another worker sends it again;
+  * one single batch outlasted the whole lease (keep `outbox_lease_seconds` well above
     `smtp_timeout_seconds`, and worker clocks in sync: leases are stamped with the worker's clock);
   * the connection broke after the message's final dot but before the server's reply: smtplib
     reports a failure, so the retry may be a copy (SMTP's own window, RFC 5321 section 6.1).
-Each such event duplicates at most the one message that worker had in flight (the rest of its
-batch is re-checked before sending, and skipped), always with the same Message-ID so receivers can
-recognise the copy. Nothing is lost: a message stays PENDING until delivered or given up (FAILED),
-and a worker that sent a message but could not record it records it before claiming anything new.
+Each such event duplicates at most the batches that worker had delivered but not yet recorded (for
+SMTP, one message each), always with the same Message-ID (the mail folder: the same file name, so
+the copy replaces the original), so receivers can recognise the copy. Nothing is lost: a message is
+recorded SENT only after the transport reports it durably delivered, it stays PENDING until then or
+until given up (FAILED), and a worker that delivered messages but could not record them records
+them before claiming anything new.
 """
 
 from __future__ import annotations
@@ -29,18 +41,27 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Protocol, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from authsvc.config import Settings
-from authsvc.db.engine import create_db_engine, make_session_factory, write_engine
+from authsvc.db.engine import create_db_engine, write_engine
 from authsvc.mail import leases
-from authsvc.mail.transport import DeliveryError, Transport, build_transport, describe_error
+from authsvc.mail.outbox import NotDeliverable, render_queued
+from authsvc.mail.sealing import OutboxSealer, load_outbox_sealer
+from authsvc.mail.transport import (
+    DeliveryError,
+    OutboundMail,
+    Transport,
+    build_transport,
+    describe_error,
+)
 from authsvc.metrics import MAIL_DELIVERIES
 
 logger = logging.getLogger(__name__)
@@ -72,22 +93,44 @@ def safe_error_text(exc: BaseException) -> str:
     return describe_error(exc)
 
 
-class WriteRunner(Protocol):
-    """Runs one write (a function doing its own transaction) and returns its result."""
+class UnitRunner(Protocol):
+    """Commits `unit(connection)` in a transaction; its future resolves once that is durable."""
 
-    def __call__(self, write: Callable[[], T], /) -> T: ...
+    def __call__(self, unit: Callable[[Connection], T], /) -> Future[T]: ...
 
 
-def _directly(write: Callable[[], T]) -> T:
-    return write()
+def transaction_runner(engine: Engine) -> UnitRunner:
+    """Each unit in a transaction of its own on the calling thread (taking SQLite's lock up front)."""
+    transactions = write_engine(engine)
+
+    def run(unit: Callable[[Connection], T]) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            with transactions.begin() as connection:
+                result = unit(connection)
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
+
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """What one batch's record unit committed."""
+
+    sent: list[uuid.UUID]
+    failures: list[tuple[leases.Failure, int, leases.FailureOutcome]]  # with the attempt number
 
 
 class OutboxWorker:
     """Delivers due outbox messages via `transport`; several may run against one database.
 
-    `writes` runs each of its write transactions: inside `authsvc serve` on SQLite, the app's
-    writer thread (authsvc.services.container), so the worker queues behind requests instead of
-    fighting them for SQLite's lock in its busy handler; elsewhere, right here.
+    `writes` commits each of its units of work: inside `authsvc serve` on SQLite, the app's group
+    commit (authsvc.services.transactions), so the worker's writes share the requests' transactions
+    instead of queueing their own behind them; elsewhere (`transaction_runner`), right here.
     """
 
     def __init__(
@@ -97,106 +140,135 @@ class OutboxWorker:
         settings: Settings,
         *,
         owner: str | None = None,
-        writes: WriteRunner | None = None,
+        writes: UnitRunner | None = None,
+        sealer: OutboxSealer | None = None,
     ) -> None:
-        self._write: WriteRunner = writes or _directly
-        self._sessions = make_session_factory(engine, write=True)
-        self._engine = write_engine(engine)
+        self._write: UnitRunner = writes or transaction_runner(engine)
+        # The keys that open the queued tokens: the same list as every instance that enqueues.
+        self._sealer = sealer or load_outbox_sealer(settings)
         self._transport = transport
         self._settings = settings
+        self._policy = leases.RetryPolicy(
+            max_attempts=settings.outbox_max_attempts,
+            backoff_seconds=settings.outbox_backoff_seconds,
+            backoff_max_seconds=settings.outbox_backoff_max_seconds,
+        )
         self.owner = owner or default_owner()
-        # Sent but not yet recorded as SENT (the database failed right after the send).
+        # Delivered but not yet recorded as SENT (the database failed right after the delivery).
         self._unrecorded: set[uuid.UUID] = set()
 
     def deliver_due(self) -> DeliveryReport:
-        """One round: claim, send, settle. Database errors propagate; SMTP errors are recorded."""
-        for message_id in sorted(self._unrecorded):
-            self._record_sent(message_id)
-            self._unrecorded.discard(message_id)
+        """One round: claim, send, settle. Database errors propagate; delivery errors are recorded."""
+        if self._unrecorded:
+            ids = set(self._unrecorded)
+            self._write(lambda connection: leases.record_sent(connection, ids=ids)).result()
+            self._unrecorded -= ids
         settings = self._settings
+        # Taken before the claim: the leases are stamped inside it, and the claim may return long
+        # after (a wait for SQLite's lock, a queue on the writer thread). Counting from its return
+        # would think a lease fresh that another worker may already have claimed again.
+        renewed_at = time.monotonic()
         claimed = self._write(
-            lambda: leases.claim_due(
-                self._sessions,
+            lambda connection: leases.claim_due(
+                connection,
                 owner=self.owner,
                 limit=settings.outbox_batch_size,
                 lease_seconds=settings.outbox_lease_seconds,
             )
-        )
-        claimed_at = time.monotonic()
+        ).result()
         report = DeliveryReport(claimed=len(claimed))
-        for message in claimed:
-            self._deliver(message, report, claimed_at)
+        recording: list[Future[_Recorded]] = []
+        queue, size = claimed, max(1, self._transport.max_batch)
+        while queue:
+            # A lease less than half spent is still ours: no worker claims a row before its lease
+            # expires (hosts' clocks agreeing within half a lease). Past that, renew the leases of
+            # everything left, and send only what is still ours.
+            if time.monotonic() - renewed_at >= settings.outbox_lease_seconds / 2:
+                renewed_at = time.monotonic()
+                ours = self._renew([message.id for message in queue])
+                report.skipped += sum(1 for message in queue if message.id not in ours)
+                queue = [message for message in queue if message.id in ours]
+            batch, queue = queue[:size], queue[size:]
+            if batch:
+                recording.append(self._send(batch))
+        self._settle(recording, report)
         return report
 
-    def _deliver(
-        self, message: leases.ClaimedMessage, report: DeliveryReport, claimed_at: float
-    ) -> None:
-        settings = self._settings
-        # A lease less than half spent is still ours: no worker claims a row before its lease
-        # expires (hosts' clocks agreeing within half a lease). Past that, renew (and check
-        # ownership) before sending: the batch is slow, and another worker may own the row by now.
-        # Saves a write transaction per message.
-        fresh = time.monotonic() - claimed_at < settings.outbox_lease_seconds / 2
-        if not fresh and not self._write(
-            lambda: leases.renew_lease(
-                self._engine,
-                message_id=message.id,
-                owner=self.owner,
-                lease_seconds=settings.outbox_lease_seconds,
+    def _renew(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        lease_seconds = self._settings.outbox_lease_seconds
+        return self._write(
+            lambda connection: leases.renew_leases(
+                connection, ids=ids, owner=self.owner, lease_seconds=lease_seconds
             )
-        ):
-            report.skipped += 1
-            return
-        error = "message has no body left to send"
-        if message.mail is not None:
-            try:
-                self._transport.send(message.mail)
-            except DeliveryError as exc:
-                error = str(exc)
-            except Exception as exc:  # a transport bug must not stop the other messages
-                error = safe_error_text(exc)
-            else:
-                self._unrecorded.add(message.id)
-                self._record_sent(message.id)
-                self._unrecorded.discard(message.id)
-                report.sent += 1
-                MAIL_DELIVERIES.labels("sent").inc()
-                # The row id and attempt, never the recipient or the Message-ID.
-                logger.info(
-                    "outbox message %s delivered (attempt %d)", message.id, message.attempts + 1
-                )
-                return
-        outcome = self._write(
-            lambda: leases.record_failure(
-                self._sessions,
-                message_id=message.id,
-                owner=self.owner,
-                error=error,
-                max_attempts=settings.outbox_max_attempts,
-                backoff_seconds=settings.outbox_backoff_seconds,
-                backoff_max_seconds=settings.outbox_backoff_max_seconds,
-                give_up=message.mail is None,
-            )
-        )
-        # The row id, never the recipient or the Message-ID (which looks like an address).
-        logger.warning(
-            "outbox message %s: attempt %d failed (%s): %s",
-            message.id,
-            message.attempts + 1,
-            outcome,
-            error,
-        )
-        if outcome is leases.FailureOutcome.RETRY:
-            report.retrying += 1
-            MAIL_DELIVERIES.labels("retry").inc()
-        elif outcome is leases.FailureOutcome.FAILED:
-            report.failed += 1
-            MAIL_DELIVERIES.labels("failed").inc()
-        else:
-            report.skipped += 1
+        ).result()
 
-    def _record_sent(self, message_id: uuid.UUID) -> None:
-        self._write(lambda: leases.record_sent(self._engine, message_id=message_id))
+    def _send(self, batch: Sequence[leases.ClaimedMessage]) -> Future[_Recorded]:
+        """Deliver `batch` and queue the unit that records its outcomes (not waited for here)."""
+        failures: list[leases.Failure] = []
+        sendable: list[tuple[leases.ClaimedMessage, OutboundMail]] = []
+        for message in batch:
+            try:
+                mail = render_queued(message.queued, settings=self._settings, sealer=self._sealer)
+            except NotDeliverable as exc:
+                failures.append(leases.Failure(message.id, str(exc), give_up=exc.give_up))
+            else:
+                sendable.append((message, mail))
+        try:
+            outcomes = self._transport.send_batch([mail for _m, mail in sendable])
+        except Exception as exc:  # a transport bug: every message of the batch counts as failed
+            outcomes = [DeliveryError(safe_error_text(exc))] * len(sendable)
+        sent: list[uuid.UUID] = []
+        for (message, _mail), outcome in zip(sendable, outcomes, strict=True):
+            if outcome is None:
+                sent.append(message.id)
+            else:
+                failures.append(leases.Failure(message.id, str(outcome)))
+        self._unrecorded.update(sent)
+        attempts = {message.id: message.attempts + 1 for message in batch}
+
+        def record(connection: Connection) -> _Recorded:
+            leases.record_sent(connection, ids=sent)
+            outcomes = leases.record_failures(
+                connection, failures=failures, owner=self.owner, policy=self._policy
+            )
+            return _Recorded(sent, [(f, attempts[f.id], outcomes[f.id]) for f in failures])
+
+        return self._write(record)
+
+    def _settle(self, recording: list[Future[_Recorded]], report: DeliveryReport) -> None:
+        """Wait for every batch's record; count and log the outcomes; raise the first error."""
+        first_error: BaseException | None = None
+        for future in recording:
+            try:
+                recorded = future.result()
+            except Exception as exc:  # the others are still waited for: none is left running
+                first_error = first_error or exc
+                continue
+            self._unrecorded.difference_update(recorded.sent)
+            report.sent += len(recorded.sent)
+            MAIL_DELIVERIES.labels("sent").inc(len(recorded.sent))
+            for message_id in recorded.sent:
+                # The row id, never the recipient or the Message-ID.
+                logger.info("outbox message %s delivered", message_id)
+            for failure, attempt, outcome in recorded.failures:
+                # The row id, never the recipient or the Message-ID (which looks like an address).
+                logger.warning(
+                    "outbox message %s: attempt %d failed (%s): %s",
+                    failure.id,
+                    attempt,
+                    outcome,
+                    failure.error,
+                )
+                if outcome is leases.FailureOutcome.RETRY:
+                    report.retrying += 1
+                    MAIL_DELIVERIES.labels("retry").inc()
+                elif outcome is leases.FailureOutcome.FAILED:
+                    report.failed += 1
+                    MAIL_DELIVERIES.labels("failed").inc()
+                else:
+                    report.skipped += 1
+        if first_error is not None:
+            raise first_error
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; survives database and SMTP outages by backing off."""
@@ -246,10 +318,11 @@ def start_background_worker(
     transport: Transport,
     settings: Settings,
     *,
-    writes: WriteRunner | None = None,
+    writes: UnitRunner | None = None,
+    sealer: OutboxSealer | None = None,
 ) -> BackgroundWorker:
     """Start the delivery loop in a daemon thread (the embedded default of `authsvc serve`)."""
-    worker = OutboxWorker(engine, transport, settings, writes=writes)
+    worker = OutboxWorker(engine, transport, settings, writes=writes, sealer=sealer)
     stop_event = threading.Event()
     # Daemon: a hung SMTP server must never keep the process from exiting; an interrupted send
     # is simply retried after its lease expires.

@@ -28,6 +28,7 @@ from authsvc.db.engine import is_sqlite
 from authsvc.db.runner import Transactions
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import ServiceUnavailable, TooManyAttempts
+from authsvc.mail.sealing import OutboxSealer
 from authsvc.metrics import OutboxSnapshot, exposition
 from authsvc.security.issuer import IssuedTokens, TokenIssuer
 from authsvc.security.principal import Principal
@@ -60,6 +61,7 @@ PASSWORD_HASHES_AT_ONCE = max(1, _CPUS - 1)
 class Services:
     settings: Settings
     issuer: TokenIssuer
+    sealer: OutboxSealer  # seals the tokens of queued mail (authsvc.mail.sealing)
     tokens: TokenVerifier
     writes: Transactions
     reads: Transactions
@@ -78,6 +80,7 @@ class Services:
         refusal = await self.writes.run(
             resend_invite,
             settings=self.settings,
+            sealer=self.sealer,
             principal=principal,
             customer_id=customer_id,
             user_id=user_id,
@@ -116,6 +119,7 @@ class Services:
         return await self.writes.run(
             create_user,
             settings=self.settings,
+            sealer=self.sealer,
             principal=principal,
             customer_id=customer_id,
             first_name=first_name,

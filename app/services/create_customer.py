@@ -32,6 +32,7 @@ from authsvc.db.models import (
     users_table,
 )
 from authsvc.db.types import utcnow
+from authsvc.mail.sealing import OutboxSealer
 from authsvc.services.audit import record_event
 from authsvc.services.invitations import issue_invitation
 
@@ -83,6 +84,7 @@ def create_customer(
     connection: Connection,
     settings: Settings,
     *,
+    sealer: OutboxSealer,
     name: str,
     admin_email: str,
     first_name: str,
@@ -100,19 +102,22 @@ def create_customer(
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
     holders = connection.execute(_HOLDERS_OF_ADDRESS, {"email": normalize_email(address)}).all()
     if holders:
-        return _existing(connection, settings, holders, name=name, address=address, resend=resend)
+        return _existing(
+            connection, settings, sealer, holders, name=name, address=address, resend=resend
+        )
     if connection.execute(_CUSTOMER_NAMED, {"name": name.lower()}).first() is not None:
         raise BootstrapConflict(
             "--name: a customer with this name exists, and its admin has another e-mail address"
         )
     return _create(
-        connection, settings, name=name, address=address, first=first_name, last=last_name
+        connection, settings, sealer, name=name, address=address, first=first_name, last=last_name
     )
 
 
 def _existing(
     connection: Connection,
     settings: Settings,
+    sealer: OutboxSealer,
     holders: Sequence[Any],
     *,
     name: str,
@@ -140,6 +145,7 @@ def _existing(
     issue_invitation(
         connection,
         settings,
+        sealer=sealer,
         created_by=ACTOR,
         customer_id=customer_id,
         user_id=user_id,
@@ -161,7 +167,14 @@ def _existing(
 
 
 def _create(
-    connection: Connection, settings: Settings, *, name: str, address: str, first: str, last: str
+    connection: Connection,
+    settings: Settings,
+    sealer: OutboxSealer,
+    *,
+    name: str,
+    address: str,
+    first: str,
+    last: str,
 ) -> BootstrapResult:
     now = utcnow()
     customer_id, user_id = uuid.uuid4(), uuid.uuid4()
@@ -204,6 +217,7 @@ def _create(
     issue_invitation(
         connection,
         settings,
+        sealer=sealer,
         created_by=ACTOR,
         customer_id=customer_id,
         user_id=user_id,

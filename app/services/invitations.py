@@ -15,8 +15,9 @@ from sqlalchemy import Connection, bindparam, insert, update
 
 from authsvc.config import Settings
 from authsvc.db.models import invitations_table
-from authsvc.mail.compose import compose_invite
+from authsvc.mail.compose import INVITE, invite_params
 from authsvc.mail.outbox import enqueue
+from authsvc.mail.sealing import OutboxSealer
 from authsvc.services.limits import count_invitation_mail
 
 _invitations = invitations_table
@@ -45,6 +46,7 @@ def issue_invitation(
     connection: Connection,
     settings: Settings,
     *,
+    sealer: OutboxSealer,
     created_by: str,
     customer_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -84,14 +86,19 @@ def issue_invitation(
             "accepted_at": None,
         },
     )
-    mail = compose_invite(
-        settings=settings,
-        first_name=first_name,
-        customer_name=customer_name,
-        token=token,
-        expires_at=expires_at,
+    # The token goes into the outbox sealed; the mail is rendered at delivery (authsvc.mail).
+    params = invite_params(
+        first_name=first_name, customer_name=customer_name, expires_at=expires_at
     )
-    enqueue(connection, kind="invite", recipient=email, mail=mail, settings=settings)
+    enqueue(
+        connection,
+        template=INVITE,
+        params=params,
+        token=token,
+        recipient=email,
+        settings=settings,
+        sealer=sealer,
+    )
 
 
 def revoke_pending_invitation(connection: Connection, user_id: uuid.UUID, now: datetime) -> int:

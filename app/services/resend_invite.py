@@ -29,6 +29,7 @@ from authsvc.errors import (
     RateLimited,
     UserAlreadyOnboarded,
 )
+from authsvc.mail.sealing import OutboxSealer
 from authsvc.security.policy import may_resend_invite
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
@@ -91,6 +92,7 @@ def resend_invite(
     connection: Connection,
     *,
     settings: Settings,
+    sealer: OutboxSealer,
     principal: Principal,
     customer_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -108,7 +110,7 @@ def resend_invite(
     except AuthServiceError as refused:
         refusal = refused  # raised before any write: the transaction holds only the audit
     else:
-        _issue(connection, settings, principal, customer_id, user_id, invitee, now)
+        _issue(connection, settings, sealer, principal, customer_id, user_id, invitee, now)
     record_event(
         connection,
         actor=principal.subject,
@@ -156,6 +158,7 @@ def _admissible(
 def _issue(
     connection: Connection,
     settings: Settings,
+    sealer: OutboxSealer,
     principal: Principal,
     customer_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -166,6 +169,7 @@ def _issue(
     issue_invitation(
         connection,
         settings,
+        sealer=sealer,
         created_by=principal.subject,
         customer_id=customer_id,
         user_id=user_id,

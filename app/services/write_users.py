@@ -30,6 +30,7 @@ from authsvc.errors import (
     NotFound,
     UnknownSubrole,
 )
+from authsvc.mail.sealing import OutboxSealer
 from authsvc.security.policy import USERS_WRITE_PERMISSION
 from authsvc.security.principal import Principal
 from authsvc.services.audit import record_event
@@ -66,6 +67,7 @@ _LOCK_USER = (
         _users.c.last_name,
         _users.c.mobile,
         _users.c.subrole_id,
+        _users.c.is_email_verified,
         _users.c.password_hash.is_not(None).label("has_password"),
     )
     .where(_users.c.id == bindparam("user_id"), _users.c.customer_id == bindparam("customer_id"))
@@ -86,6 +88,7 @@ def create_user(
     connection: Connection,
     *,
     settings: Settings,
+    sealer: OutboxSealer,
     principal: Principal,
     customer_id: uuid.UUID,
     first_name: str,
@@ -134,6 +137,7 @@ def create_user(
     issue_invitation(
         connection,
         settings,
+        sealer=sealer,
         created_by=principal.subject,
         customer_id=customer_id,
         user_id=user_id,
@@ -177,6 +181,7 @@ def update_user(
       invitation and the refresh tokens; bearer tokens stop working at once, because every
       request reads the caller's status.
     - `email` of an INVITED user: the pending link is revoked; no mail is sent (resend does).
+      A new address (not only a new spelling) is unverified: `is_email_verified` becomes false.
     """
     caller = authorize(connection, principal, customer_id, USERS_WRITE_PERMISSION)
     current = connection.execute(
@@ -201,6 +206,8 @@ def update_user(
     ):
         change("email", current.email, changes.email.strip())
         values["email_normalized"] = normalize_email(changes.email)
+        # A new address has never been verified, whoever verified the old one.
+        change("is_email_verified", bool(current.is_email_verified), False)
     elif changes.email is not None and changes.email.strip() != current.email:
         change("email", current.email, changes.email.strip())  # only the spelling changes
     if changes.subrole_id is not None and changes.subrole_id != current.subrole_id:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authsvc.errors import AuthServiceError, NotFound, RequestValidationError
-from authsvc.web.http_errors import render
+from authsvc.contract import Contract
+from authsvc.errors import AuthServiceError, MethodNotAllowed, NotFound, RequestValidationError
+from authsvc.web.http_errors import allowed_methods, documented_methods, render
 
 # Starlette's route patterns never match control characters, so a path carrying one (e.g. a %0A in
 # an ID) would fall through to an undocumented 404. It is malformed input: answer the documented 400.
@@ -24,11 +26,15 @@ class RequestGuard:
     * more than one `Authorization` header: 400. Which one counts would be a matter of
       implementation, and a proxy that reads the last one would disagree with us (first wins here);
     * a path with a trailing slash that Starlette would redirect (307, with a `Location` built from
-      the client's own `Host`): the contract's 404 for an unknown path instead.
+      the client's own `Host`): the contract's 404 for an unknown path instead;
+    * HEAD on a path of `contracts` that documents no `head` operation: the 405 (with `Allow`) of
+      any undocumented method. Starlette would answer it as a GET without a body, a 200 the
+      contract does not describe.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, contracts: Iterable[Contract] = ()) -> None:
         self.app = app
+        self._routes = documented_methods(contracts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,6 +42,10 @@ class RequestGuard:
             return
         path: str = scope.get("path", "")
         error = _refusal(scope, path)
+        if error is None and scope.get("method") == "HEAD":
+            allowed = allowed_methods(self._routes, path)
+            if allowed and "HEAD" not in allowed:
+                error = MethodNotAllowed(allow=", ".join(sorted(allowed)))
         if error is not None:
             await render(error)(scope, receive, send)
             return

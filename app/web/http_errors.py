@@ -96,35 +96,38 @@ def _from_status(status: int, allow: str) -> AuthServiceError:
     return InternalError()
 
 
-def documented_methods(contracts: Iterable[Contract]) -> list[tuple[re.Pattern[str], set[str]]]:
-    """(full-path pattern, methods) per documented path, HEAD wherever GET is served.
+Routes = list[tuple[re.Pattern[str], set[str]]]
+
+
+def documented_methods(contracts: Iterable[Contract]) -> Routes:
+    """(full-path pattern, methods) per documented path: the contract's methods, nothing added.
 
     Connexion adds one route per operation, and Starlette's 405 names the methods of the first
     route whose path matches only: a path with GET and POST would announce `Allow: GET, HEAD`.
+    HEAD is not among them unless the contract has a `head` operation (`asgi_guards`).
     """
     paths: dict[str, set[str]] = {}
     for contract in contracts:
         for operation in contract.operations():
             template = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(operation.path))
             methods = paths.setdefault(f"^{re.escape(contract.base_path)}{template}$", set())
-            methods |= (
-                {operation.method.upper(), "HEAD"}
-                if operation.method == "get"
-                else {operation.method.upper()}
-            )
+            methods.add(operation.method.upper())
     return [(re.compile(pattern), methods) for pattern, methods in paths.items()]
+
+
+def allowed_methods(routes: Routes, path: str) -> set[str]:
+    """The documented methods of `path` (empty if the contract does not have it)."""
+    return {m for pattern, methods in routes if pattern.match(path) for m in methods}
 
 
 def _handle(
     request: ConnexionRequest,
     exc: Exception,
-    routes: list[tuple[re.Pattern[str], set[str]]] | None = None,
+    routes: Routes | None = None,
 ) -> ConnexionResponse:
     error = translate(exc)
     if isinstance(error, MethodNotAllowed) and routes:
-        allowed = {
-            m for pattern, methods in routes if pattern.match(request.url.path) for m in methods
-        }
+        allowed = allowed_methods(routes, request.url.path)
         if allowed:
             error = MethodNotAllowed(allow=", ".join(sorted(allowed)))
     if isinstance(error, InternalError):

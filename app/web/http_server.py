@@ -1,13 +1,13 @@
-"""The HTTP server's own limits: head size, head timeout, idle keep-alive, connection cap.
+"""The HTTP server's own limits: head and body size, head timeout, idle keep-alive, connection cap.
 
 uvicorn's httptools protocol bounds none of these: a 120 MB header is parsed (in quadratic time,
 httptools concatenates each piece), a socket that never sends stays open, and sockets pile up to the
-file-descriptor limit. `limited_protocol` returns a subclass that enforces them before a request
+file-descriptor limit, and a body of any size is handed to the app. `limited_protocol` returns a subclass that enforces them before a request
 reaches the app, the way nginx does (`large_client_header_buffers`, `client_header_timeout`,
-`worker_connections`). Every answer it writes is one of the envelopes of `authsvc.errors`; the
-statuses that the contract does not list (408, 414, 431, 503) are the README's HTTP-level exceptions.
-Each carries an `X-Request-ID` and, for a request from an allowed origin whose `Origin` header
-arrived before the refusal, the CORS headers of `authsvc.cors`.
+`worker_connections`, `client_max_body_size`). Every answer it writes is one of the envelopes of
+`authsvc.errors`; the statuses that the contract does not list (408, 413, 414, 431, 503) are the
+README's HTTP-level exceptions. Each carries an `X-Request-ID` and, for a request from an allowed
+origin whose `Origin` header arrived before the refusal, the CORS headers of `authsvc.cors`.
 """
 
 from __future__ import annotations
@@ -54,6 +54,13 @@ class RequestTimeout(FailError):
     default_message = "The request did not arrive in time"
 
 
+class PayloadTooLarge(FailError):
+    status = 413
+    error_code = "PAYLOAD_TOO_LARGE"
+    error_name = "HttpLimitError"
+    default_message = "The request body is too large"
+
+
 class UriTooLong(FailError):
     status = 414
     error_code = "URI_TOO_LONG"
@@ -87,6 +94,7 @@ class HttpLimits:
     header_timeout_seconds: float = 10.0
     keepalive_timeout_seconds: float = 5.0
     max_connections: int = 512
+    max_body_bytes: int = 1024 * 1024
     # Refused connections get their 503 and a moment to read it; beyond this many at once, they are
     # closed without an answer, so a flood never holds more descriptors than this.
     max_refusing: int = 64
@@ -176,6 +184,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._started = False  # some byte of the current request arrived
         self._url_bytes = 0
         self._header_total = 0
+        self._body_bytes = 0
         self._request_timer: asyncio.TimerHandle | None = None
         self._admitted = False  # counted in the server's connections (not refused at the door)
         self._counted_refusal = False
@@ -292,7 +301,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._draining:
             return  # answered already
         self._cancel_request_timer()
-        if self.cycle is not None and not self.cycle.response_complete:
+        # uvicorn keeps the last cycle after its answer: on a keep-alive connection that one is
+        # an earlier request's, answered, and the refusal is this request's to send.
+        cycle = self.cycle if self.cycle is not None and not self.cycle.response_complete else None
+        if cycle is not None:
             if self._in_head:
                 # The cycle is an earlier request's, still being answered (pipelining): read no
                 # more, and answer this one once that answer is out (on_response_complete).
@@ -301,11 +313,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self.flow.pause_reading()
                 return
             # The app may be reading the body: tell it the client is gone, and keep its answer out.
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
+            cycle.disconnected = True
+            cycle.message_event.set()
         if self.transport.is_closing():
             return
-        if self.cycle is None or not self.cycle.response_started:
+        if cycle is None or not cycle.response_started:
             self.transport.write(_answer(error, _edge_headers(self.cors, self.headers or [])))
             self._linger()
         else:
@@ -339,9 +351,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        # Before the app is started (by uvicorn's on_headers_complete) and before any body byte is
+        # read: a declared length over the limit is refused on its word.
+        length = next((v for k, v in self.headers if k == b"content-length"), b"")
+        if length.isdigit() and int(length) > self.limits.max_body_bytes:
+            raise _Refuse(PayloadTooLarge())
         self._in_head = False
         self._head_bytes = 0
+        self._body_bytes = 0
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self._draining:
+            return
+        # A chunked body declares no length: refused as soon as it passes the limit.
+        self._body_bytes += len(body)
+        if self._body_bytes > self.limits.max_body_bytes:
+            if self.cycle.response_complete:
+                # Answered without its body (a 401, say): no second answer (`_send_and_close`
+                # sends none while draining); the refusal only stops the parser.
+                self._linger()
+            raise _Refuse(PayloadTooLarge())
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._cancel_request_timer()
@@ -464,6 +495,7 @@ __all__ = [
     "HeadersTooLarge",
     "HttpLimits",
     "LimitedHttpToolsProtocol",
+    "PayloadTooLarge",
     "RequestTimeout",
     "UriTooLong",
     "ensure_file_descriptors",

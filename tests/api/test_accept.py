@@ -78,7 +78,7 @@ def _invite(
     )
     assert response.status_code == 200, response.text
     (mail,) = mail_to(services, payload["email"])
-    return response.json()["data"]["user_id"], invite_token_in(mail)
+    return response.json()["data"]["user_id"], invite_token_in(services, mail)
 
 
 def _accept(client: TestClient, token: str, password: str | None = GOOD_PASSWORD) -> Any:

@@ -109,14 +109,14 @@ def test_accept__429_with_retry_after_past_the_ceiling_and_only_for_that_address
     assert statuses(answers) == [400] * ACCEPT_LIMIT  # INVALID_INVITATION, each one hashed
     assert_accept_429(random_accept(attacker))
     # A real invitation from that address waits too: refused before any lookup, nothing used up.
-    assert_accept_429(attacker.post(accept_url(invite_token_in(mail)), json=real))
+    assert_accept_429(attacker.post(accept_url(invite_token_in(services, mail)), json=real))
     assert user_row(services, user_id).status is UserStatus.INVITED
     # The password rules come first and cost nothing: still their 400.
     weak = attacker.post(accept_url(secrets.token_urlsafe(32)), json={"password": "weak"})
     assert weak.status_code == 400
     # Another address is not affected.
     assert random_accept(neighbour).status_code == 400
-    assert neighbour.post(accept_url(invite_token_in(mail)), json=real).status_code == 200
+    assert neighbour.post(accept_url(invite_token_in(services, mail)), json=real).status_code == 200
 
 
 def test_accept__ipv6_addresses_share_a_limit_per_64(app: AsyncApp) -> None:
@@ -275,6 +275,7 @@ def test_issue_invitation__uncounted_for_the_operators_bootstrap(
         issue_invitation(
             connection,
             services.settings,
+            sealer=services.sealer,
             created_by="bootstrap",
             customer_id=uuid.UUID(demo["customer_id"]),
             user_id=uuid.UUID(demo["invited_user_id"]),

@@ -493,3 +493,39 @@ def test_patch__malformed_body_is_a_documented_400(
     response = _patch(client, demo, demo["active_user_id"], body)
     assert response.status_code == 400
     assert assert_documented(response, PATCH)["errorCode"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize(
+    "subrole",
+    [{"code": "admin"}, {"code": "admin", "label": "Admin"}, {"id": None, "nickname": "boss"}],
+    ids=["code-only", "no-id", "extra-field"],
+)
+def test_patch__subrole_that_cannot_be_applied_is_a_documented_400_and_changes_nothing(
+    client: TestClient, demo: dict[str, Any], services: Services, subrole: dict[str, Any]
+) -> None:
+    before = user_row(services, demo["active_user_id"]).subrole_id
+    if subrole.get("id", "") is None:
+        subrole = {**subrole, "id": subrole_id(services, demo["customer_id"], "admin")}
+    response = _patch(client, demo, demo["active_user_id"], {"subrole": subrole})
+    assert response.status_code == 400
+    assert assert_documented(response, PATCH)["errorCode"] == "VALIDATION_ERROR"
+    assert user_row(services, demo["active_user_id"]).subrole_id == before
+
+
+def test_patch__a_new_address_is_unverified_a_new_spelling_is_not(
+    client: TestClient, demo: dict[str, Any], services: Services
+) -> None:
+    with db(services) as session, session.begin():
+        session.get(User, uuid.UUID(demo["active_user_id"])).is_email_verified = True  # type: ignore[union-attr]
+    # The same address spelled differently is still the verified one.
+    response = _patch(client, demo, demo["active_user_id"], {"email": "Abe.Active@example.com"})
+    assert response.status_code == 200
+    assert user_row(services, demo["active_user_id"]).is_email_verified is True
+    response = _patch(client, demo, demo["active_user_id"], {"email": "abe.elsewhere@example.com"})
+    assert response.status_code == 200
+    assert user_row(services, demo["active_user_id"]).is_email_verified is False
+    got = client.get(
+        f"{users_url(demo['customer_id'])}/{demo['active_user_id']}",
+        headers=bearer(demo["admin_token"]),
+    )
+    assert assert_documented(got, GET)["data"]["is_email_verified"] is False

@@ -20,9 +20,9 @@ def test_mock__serves_dates_timestamps_and_binary_as_json_strings() -> None:
     response = engine.handle(MockRequest.build("GET", "/album"))
     assert response.status == 200
     assert response.json() == {
-        # JSON.stringify(new Date(...)) for what js-yaml reads, as Prism serves it
-        "release_date": "1981-12-15T00:00:00.000Z",
-        "updated": "2001-12-15T02:59:43.100Z",
+        # Prism 5.14 (@stoplight/yaml, YAML 1.2) serves unquoted dates as written
+        "release_date": "1981-12-15",
+        "updated": "2001-12-14t21:59:43.10-05:00",
         "cover": "R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs=",
     }
     assert response.header("sl-violations") is None
@@ -31,15 +31,38 @@ def test_mock__serves_dates_timestamps_and_binary_as_json_strings() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2002-12-14", "2002-12-14T00:00:00.000Z"),
-        ("2001-12-14 21:59:43.10 -5", "2001-12-15T02:59:43.100Z"),
-        ("2001-12-15T02:59:43.1Z", "2001-12-15T02:59:43.100Z"),
-        ("2001-12-14 21:59:43.123456", "2001-12-14T21:59:43.123Z"),  # no offset: read as UTC
-        ("'2002-12-14'", "2002-12-14"),  # quoted: a string already
+        ("2002-12-14", "2002-12-14"),  # a string in YAML 1.2, as Prism's reader has it
+        ("2001-12-14 21:59:43.10 -5", "2001-12-14 21:59:43.10 -5"),
+        ("'2002-12-14'", "2002-12-14"),
+        ("!!timestamp 2001-12-14 21:59:43.10 -5", "2001-12-15T02:59:43.100Z"),  # tagged: a Date
+        ("!!timestamp 2001-12-14 21:59:43.123456", "2001-12-14T21:59:43.123Z"),  # naive: UTC
+        ("yes", "yes"),
+        ("on", "on"),
+        ("010", 10),
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("1_000", "1_000"),
+        ("TRUE", True),
+        ("~", None),
     ],
-    ids=["date", "offset", "utc", "naive", "quoted"],
+    ids=[
+        "date",
+        "timestamp",
+        "quoted",
+        "tagged-timestamp",
+        "tagged-naive",
+        "yes",
+        "on",
+        "leading-zero",
+        "octal",
+        "hex",
+        "underscore",
+        "upper-true",
+        "tilde",
+    ],
 )
-def test_parse_document__timestamps_as_javascript_iso_strings(text: str, expected: str) -> None:
+def test_parse_document__scalars_as_yaml_12_reads_them(text: str, expected: object) -> None:
+    """YAML 1.2's core schema, as Prism's reader (@stoplight/yaml) resolves plain scalars."""
     assert parse_document(f"when: {text}\n") == {"when": expected}
 
 

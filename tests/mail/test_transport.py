@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
+import hashlib
 import logging
 import os
 import signal
@@ -132,6 +134,31 @@ def test_build_email__cached_policy_writes_the_same_bytes_as_the_default(
         return message.as_bytes(policy=policy)
 
     assert written(MAIL_POLICY) == written(email.policy.default)
+
+
+@pytest.mark.parametrize(
+    ("text", "stable"),
+    [
+        (MAIL.text, True),
+        ("Zoë " * 40 + "\n", True),  # sent quoted-printable or base64
+        # the boundary we would derive: the generator picks a random one, still valid
+        ("=_" + hashlib.sha256(MAIL.message_id.encode()).hexdigest()[:40] + "\n", False),
+    ],
+    ids=["ascii", "encoded", "text-holds-the-boundary"],
+)
+def test_build_email__a_retry_is_the_same_bytes_and_parts_survive(text: str, stable: bool) -> None:
+    mail = dataclasses.replace(MAIL, text=text)
+
+    first, retry = (
+        build_email(mail, mail_from=MAIL_FROM).as_bytes(policy=MAIL_POLICY) for _ in "12"
+    )
+
+    parsed = email.message_from_bytes(first, policy=email.policy.default)
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain is not None
+    assert html is not None
+    assert (plain.get_content(), html.get_content()) == (text, MAIL.html)
+    assert (first == retry) is stable
 
 
 @pytest.mark.parametrize("mode", ["plain", "starttls", "tls"])
@@ -271,6 +298,50 @@ def test_file_transport__unwritable__delivery_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(DeliveryError, match=r"FileExistsError|NotADirectoryError"):
         FileTransport(blocker, mail_from=MAIL_FROM).send(MAIL)
+
+
+def _mails(count: int) -> list[OutboundMail]:
+    return [
+        dataclasses.replace(MAIL, message_id=f"<m{n}@mail.example.test>", text=f"tok-{n}\n")
+        for n in range(count)
+    ]
+
+
+def test_file_transport__batch__each_message_one_complete_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "mail"
+    mails = _mails(40)
+
+    with caplog.at_level(logging.INFO, logger="authsvc.mail.transport"):
+        outcomes = FileTransport(directory, mail_from=MAIL_FROM).send_batch(mails)
+
+    assert outcomes == [None] * 40
+    assert _temporaries(directory) == []
+    for mail in mails:
+        path = directory / eml_filename(mail.message_id)
+        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert parsed["Message-ID"] == mail.message_id
+        body = parsed.get_body(("plain",))
+        assert body is not None
+        assert body.get_content() == mail.text
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(caplog.records) == 40
+
+
+def test_file_transport__batch__one_failure_spares_the_others(tmp_path: Path) -> None:
+    directory = tmp_path / "mail"
+    mails = _mails(5)
+    (directory / eml_filename(mails[2].message_id)).mkdir(parents=True)  # cannot be replaced
+
+    outcomes = FileTransport(directory, mail_from=MAIL_FROM).send_batch(mails)
+
+    assert [outcome is None for outcome in outcomes] == [True, True, False, True, True]
+    assert "IsADirectoryError" in str(outcomes[2])
+    assert _temporaries(directory) == []
+    assert all(
+        (directory / eml_filename(m.message_id)).is_file() for i, m in enumerate(mails) if i != 2
+    )
 
 
 @pytest.mark.parametrize(

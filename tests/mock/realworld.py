@@ -130,6 +130,36 @@ DOCUMENTS = (
         "Every security scheme (3.1), " + _README,
         "MIT (package)",
     ),
+    Document(
+        "form-data",
+        "@readme/oas-examples/3.0/json/form-data.json",
+        "Form bodies (3.0), " + _README,
+        "MIT (package)",
+    ),
+    Document(
+        "file-uploads",
+        "@readme/oas-examples/3.0/json/file-uploads.json",
+        "Multipart file uploads (3.0), " + _README,
+        "MIT (package)",
+    ),
+    Document(
+        "petstore-20",
+        "@readme/oas-examples/2.0/json/petstore.json",
+        "Swagger Petstore (Swagger 2.0), " + _README,
+        "MIT (package); Apache-2.0 upstream",
+    ),
+    Document(
+        "petstore-expanded-20",
+        "@readme/oas-examples/2.0/json/petstore-expanded.json",
+        "Swagger Petstore, expanded (Swagger 2.0), " + _README,
+        "MIT (package); Apache-2.0 upstream",
+    ),
+    Document(
+        "api-with-examples-20",
+        "@readme/oas-examples/2.0/json/api-with-examples.json",
+        "Response examples by media type (Swagger 2.0), " + _README,
+        "MIT (package); Apache-2.0 upstream",
+    ),
 )
 
 MISSING = (
@@ -294,7 +324,7 @@ def _body(op: Operation, contract: Contract) -> tuple[bytes | None, str | None]:
     content: Mapping[str, Any] = spec.get("content") or {}
     media = next((m for m in content if "json" in m), None)
     if media is None:
-        return None, None
+        return _form_body(content, contract)
     item = content[media] or {}
     if "example" in item:
         value = item["example"]
@@ -304,6 +334,30 @@ def _body(op: Operation, contract: Contract) -> tuple[bytes | None, str | None]:
     else:
         value = sample(item.get("schema") or {}, contract.resolved)
     return json.dumps(value).encode(), media
+
+
+def _form_body(content: Mapping[str, Any], contract: Contract) -> tuple[bytes | None, str | None]:
+    """A form body from the schema's sample: urlencoded, else multipart (scalars as text)."""
+    media = next((m for m in content if m in _FORM_TYPES), None)
+    if media is None:
+        return None, None
+    value = sample((content[media] or {}).get("schema") or {}, contract.resolved)
+    fields = {
+        str(k): _text(v)
+        for k, v in (value.items() if isinstance(value, dict) else ())
+        if v is not None
+    }
+    if media == _FORM_TYPES[0]:
+        return urlencode(fields).encode(), media
+    parts = "".join(
+        f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+        for k, v in fields.items()
+    )
+    return f"{parts}--{_BOUNDARY}--\r\n".encode(), f"{media}; boundary={_BOUNDARY}"
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_BOUNDARY = "corpus-boundary"
 
 
 def _wrong_type(

@@ -176,6 +176,18 @@ def test_server__http_framing_over_one_connection(contracts: dict[str, Contract]
     assert continued.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 ")
 
 
+def test_server__head_on_a_get_operation_is_405_with_allow(contracts: dict[str, Contract]) -> None:
+    """As Prism answers it (a `head` operation is matched by its own method only), plus `Allow`."""
+    headers = {"X-API-Key": "k"}
+    with running_mock(MockApp(contracts["petstore-30.yaml"])) as url:
+        head = httpx.head(url + "/pets/1", headers=headers)
+        get = httpx.get(url + "/pets/1", headers=headers)
+    assert head.status_code == 405
+    assert head.headers["allow"] == "DELETE, GET"
+    assert head.content == b""
+    assert get.status_code == 200
+
+
 async def _echo_upstream(scope: Any, receive: Any, send: Any) -> None:
     """A real server behind the proxy: it answers with the headers it got, a Location and a Date."""
     if scope["type"] != "http":

@@ -26,6 +26,7 @@ from authsvc.db.engine import create_db_engine, write_engine
 from authsvc.db.runner import run_in_transaction
 from authsvc.errors import ConfigError
 from authsvc.factory import create_app
+from authsvc.mail.sealing import load_outbox_sealer
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import OutboxWorker
 from authsvc.services.create_customer import create_customer
@@ -79,7 +80,13 @@ def _first_admin(settings: Settings, name: str, email: str) -> str:
         run_in_transaction(
             write_engine(engine),
             lambda c: create_customer(
-                c, settings, name=name, admin_email=email, first_name="Ro", last_name="Tate"
+                c,
+                settings,
+                sealer=load_outbox_sealer(settings),
+                name=name,
+                admin_email=email,
+                first_name="Ro",
+                last_name="Tate",
             ),
         )
         OutboxWorker(engine, build_transport(settings), settings).deliver_due()

@@ -35,6 +35,7 @@ def test_resend__retries_a_lost_race(
     refusal = services.writes.call(
         resend_invite.resend_invite,
         settings=services.settings,
+        sealer=services.sealer,
         principal=services.authenticate(demo["admin_token"]),
         customer_id=uuid.UUID(demo["customer_id"]),
         user_id=uuid.UUID(demo["invited_user_id"]),

@@ -42,6 +42,7 @@ def _create(services: Services, email: str, subrole: str = "cro") -> uuid.UUID:
     return services.writes.call(
         create_user,
         settings=services.settings,
+        sealer=services.sealer,
         principal=ADMIN,
         customer_id=DEMO.customer_id,
         first_name="Tess",
@@ -78,6 +79,7 @@ def test_create__refusals_write_nothing(services: Services, demo: dict[str, Any]
         services.writes.call(
             create_user,
             settings=services.settings,
+            sealer=services.sealer,
             principal=ADMIN,
             customer_id=DEMO.customer_id,
             first_name="X",
@@ -95,7 +97,7 @@ def test_accept__concurrent_accepts_of_one_link_exactly_one_wins(
 ) -> None:
     user_id = _create(services, "race@example.com")
     (mail,) = mail_to(services, "race@example.com")
-    token_hash = hash_invite_token(invite_token_in(mail))
+    token_hash = hash_invite_token(invite_token_in(services, mail))
     password_hash = hash_password("Corr3ct-Horse-Battery")
 
     def accept(_: int) -> str:

@@ -33,6 +33,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def pg_binary(name: str) -> str | None:
+    """A PostgreSQL program (`pg_dump`, `initdb`...) from PATH or the machine's install, or None."""
+    return _pg_bin(name)
+
+
 def _pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:

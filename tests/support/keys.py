@@ -94,6 +94,9 @@ class RecordingServer:
     routes: dict[str, tuple[int, bytes, dict[str, str]]] = field(default_factory=dict)
     hits: list[str] = field(default_factory=list)
     delay_seconds: float = 0.0
+    # When set, each request waits for it (at most 30 s) before answering: a fetch in flight
+    # that the test ends when it chooses.
+    gate: threading.Event | None = None
     _server: ThreadingHTTPServer | None = None
 
     def serve_json(self, path: str, document: Any, status: int = 200) -> None:
@@ -123,6 +126,8 @@ def recording_server() -> Iterator[RecordingServer]:
                 state.hits.append(self.path)
             if state.delay_seconds:
                 time.sleep(state.delay_seconds)
+            if state.gate is not None:
+                state.gate.wait(30)
             status, body, headers = state.routes.get(self.path, (404, b"{}", {}))
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -14,7 +13,6 @@ from authsvc.services.container import Services
 
 BASE = "/auth/api/v1"
 GOOD_PASSWORD = "Corr3ct-Horse-Battery"
-LINK = re.compile(r"/invite/([A-Za-z0-9_\-]+)")
 
 LIST = "users.list_customer_users"
 CREATE = "users.create_customer_user"
@@ -90,8 +88,7 @@ def mail_to(services: Services, recipient: str) -> list[OutboxMessage]:
         )
 
 
-def invite_token_in(message: OutboxMessage) -> str:
-    """The token of the invite link in a queued (not yet delivered) message."""
-    assert message.body_text is not None
-    (token,) = LINK.findall(message.body_text)
-    return str(token)
+def invite_token_in(services: Services, message: OutboxMessage) -> str:
+    """The token of a queued (not yet delivered) invite, opened with the service's sealing key."""
+    assert message.sealed_token is not None
+    return services.sealer.open(message.sealed_token)

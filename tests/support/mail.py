@@ -23,8 +23,9 @@ from authsvc.config import Settings
 from authsvc.db.engine import make_session_factory, write_engine
 from authsvc.db.models import Customer, OutboxMessage, User
 from authsvc.db.types import utcnow
-from authsvc.mail.compose import compose_invite
+from authsvc.mail.compose import INVITE, invite_params
 from authsvc.mail.outbox import enqueue
+from authsvc.mail.sealing import load_outbox_sealer
 
 SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret-p@ss:word"
 
@@ -163,24 +164,30 @@ def seed_customer_user(
 
 
 def enqueue_invites(engine: Engine, settings: Settings, count: int) -> list[str]:
-    """`count` invites committed to the outbox (one transaction); their Message-IDs."""
+    """`count` invites committed to the outbox (one transaction), tokens `tok-<n>-secret` sealed
+    with the data directory's key; their Message-IDs."""
     customer_id, user_id = seed_customer_user(engine)
     with make_session_factory(engine).begin() as session:
         customer = session.get_one(Customer, customer_id)
         user = session.get_one(User, user_id)
     message_ids = []
+    sealer = load_outbox_sealer(settings)  # the key file in the data dir, as the worker's
+    params = invite_params(
+        first_name=user.first_name,
+        customer_name=customer.name,
+        expires_at=utcnow() + dt.timedelta(days=7),
+    )
     with write_engine(engine).begin() as connection:
         for number in range(count):
-            mail = compose_invite(
-                settings=settings,
-                first_name=user.first_name,
-                customer_name=customer.name,
-                token=f"tok-{number}-secret",
-                expires_at=utcnow() + dt.timedelta(days=7),
-            )
             message_ids.append(
                 enqueue(
-                    connection, kind="invite", recipient=user.email, mail=mail, settings=settings
+                    connection,
+                    template=INVITE,
+                    params=params,
+                    token=f"tok-{number}-secret",
+                    recipient=user.email,
+                    settings=settings,
+                    sealer=sealer,
                 )
             )
     return message_ids

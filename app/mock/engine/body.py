@@ -1,21 +1,20 @@
-"""Check a request body: presence, media type (415), then its schema, in Prism's order."""
+"""Check a request body: presence, media type (415), then its schema, in Prism's order (form
+bodies are read by `forms.py` first)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from jsonschema.protocols import Validator
 
 from authsvc.contract import OperationPlan
-from authsvc.mock.engine.media import essence, is_json, wildcard_match
+from authsvc.mock.engine.forms import UNCHECKED, is_form, read_form
+from authsvc.mock.engine.media import is_json, wildcard_match
 from authsvc.mock.engine.model import MockRequest, Violation
-from authsvc.mock.engine.params import coerce
 from authsvc.mock.engine.schemas import violations
 
-_FORM = "application/x-www-form-urlencoded"
 # Deeper JSON is refused (a `json` violation): validating it would recurse past Python's stack
 # limit, and no real document nests this far (docs/mock.md, "Untrusted contracts").
 MAX_JSON_DEPTH = 256
@@ -41,6 +40,8 @@ class BodyValidator:
                 return [Violation((), "required", "Body parameter is required")]
             return []
         content_type = request.headers.get("content-type")
+        if self._spec is not None and not self._contents and not content_type:
+            return []  # Prism: a body of no declared media type has nothing to be checked against
         if self._spec is None or not self._contents:
             return [
                 Violation(
@@ -57,16 +58,29 @@ class BodyValidator:
         validator = self._validators.get(media_type)
         if validator is None:
             return []
-        instance, problem = _decode(request.body, content_type, self._schemas[media_type])
-        if problem is not None:
-            return [problem]
+        if is_form(content_type):
+            content = self._contents[media_type] or {}
+            encoding = content.get("encoding") if isinstance(content, Mapping) else None
+            instance, found = read_form(
+                request.body,
+                content_type,
+                media_type,
+                self._schemas[media_type],
+                encoding if isinstance(encoding, Mapping) else {},
+            )
+            if found or instance is UNCHECKED:
+                return found
+        else:
+            instance, problem = _decode(request.body, content_type)
+            if problem is not None:
+                return [problem]
         try:
             return violations(validator, instance, prefix="body")
         except RecursionError:  # a recursive schema walked as deep as the body goes
             return [_too_deep()]
 
 
-def _decode(body: bytes, content_type: str | None, schema: Any) -> tuple[Any, Violation | None]:
+def _decode(body: bytes, content_type: str | None) -> tuple[Any, Violation | None]:
     try:
         text = body.decode()
     except UnicodeDecodeError:
@@ -83,8 +97,6 @@ def _decode(body: bytes, content_type: str | None, schema: Any) -> tuple[Any, Vi
         if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
             return None, _too_deep()
         return value, None
-    if content_type and essence(content_type) == _FORM:
-        return coerce(dict(parse_qsl(text, keep_blank_values=True)), schema), None
     return text, None
 
 

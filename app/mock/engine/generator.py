@@ -50,7 +50,10 @@ def generate(
     rng = random.Random(seed) if seed is not None else random.Random()  # noqa: S311 - test data
     refs = ContractRefs.of(root)
     for _ in range(_ATTEMPTS):
-        value = _Generator(rng, refs, validator).value(schema, 0, None)
+        try:
+            value = _Generator(rng, refs, validator).value(schema, 0, None)
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError):
+            break  # a schema that is not JSON Schema (a lenient document): the static sample
         if validator.is_valid(value):
             return value
     return sample(schema, refs)

@@ -65,6 +65,8 @@ def best_match(available: Sequence[str], accept: str) -> str | None:
     scored = []
     for position, candidate in enumerate(available):
         kind, _, sub = essence(candidate).partition("/")
+        if not kind:  # a Swagger 2.0 example without a media type: no Accept matches it
+            continue
         best: tuple[int, float, int] | None = None
         for r in ranges:
             if r.type not in ("*", kind) or r.subtype not in ("*", sub):

@@ -112,3 +112,5 @@ class MockOptions:
     ignore_examples: bool = False
     delay_ms: int = 0
     jwt: BearerCheck | None = None
+    # Refuse a contract with problems (as the service does) instead of serving it with warnings.
+    strict: bool = False

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authsvc.contract import response_key
+from authsvc.contract.swagger2 import EXAMPLES_AS_LISTED
 from authsvc.mock.engine.media import best_match
 from authsvc.mock.engine.problems import NO_RESPONSE_DEFINED, NOT_ACCEPTABLE, NOT_FOUND, MockProblem
 
@@ -146,6 +147,8 @@ def _examples(content: Mapping[str, Any]) -> list[tuple[str, Any]]:
     schema = content.get("schema")
     if "example" in content:
         found.append(("default", content["example"]))
+    elif content.get(EXAMPLES_AS_LISTED):  # a Swagger 2.0 response: its examples, as listed
+        pass
     elif isinstance(schema, Mapping) and "example" in schema:
         found.append(("default", schema["example"]))
     elif (

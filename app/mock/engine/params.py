@@ -162,6 +162,8 @@ def _deserialise(param: _Param, source: Mapping[str, list[str]]) -> Any:
     if not values:
         return None
     value = values[-1]
+    if value == "" and style == "form" and not param.prop:
+        return None  # `?q=` for a parameter without a schema: absent, as Prism reads it
     if style == "label" and value.startswith("."):
         value = value[1:]
     elif style == "matrix" and value.startswith(";"):

@@ -9,7 +9,6 @@ contract's `servers`, with variables read as alternatives of their `enum`.
 from __future__ import annotations
 
 import functools
-import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,17 +76,26 @@ class RouteMatch:
 
 
 def normalise_path(raw_path: str) -> str:
-    """Resolve dot segments as URL parsers do (`/a/b/../c` is `/a/c`); keep a trailing slash."""
+    """Resolve dot segments as URL parsers do (`/a/b/../c` is `/a/c`); keep a trailing slash and
+    empty segments (`/a//b` has an empty one, which a template matches, as in Prism)."""
     if not raw_path.startswith("/"):
         raw_path = "/" + raw_path
-    if "//" not in raw_path and "/." not in raw_path:
-        return raw_path  # nothing to resolve: what normpath (plus the trailing slash) would give
-    resolved = posixpath.normpath(raw_path)
-    if resolved.startswith("//"):
-        resolved = "/" + resolved.lstrip("/")
-    if raw_path.endswith("/") and resolved != "/" and not raw_path.endswith(("/.", "/..")):
-        resolved += "/"
-    return resolved
+    if raw_path.startswith("//"):  # not an empty first segment: Prism reads it as a host
+        raw_path = "/" + raw_path.lstrip("/")
+    if "/." not in raw_path:
+        return raw_path  # nothing to resolve
+    segments = raw_path.split("/")[1:]
+    resolved: list[str] = []
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and resolved:
+                resolved.pop()
+            if last:
+                resolved.append("")  # `/a/b/..` is `/a/`, as the WHATWG URL parser has it
+        else:
+            resolved.append(segment)
+    return "/" + "/".join(resolved)
 
 
 class Router:

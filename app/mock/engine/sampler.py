@@ -62,7 +62,10 @@ def sample(
     `rewrite=False` for a document with its own `jsonSchemaDialect`, which http-spec leaves as is.
     """
     sampler = _Sampler(ContractRefs.of(root), rewrite)
-    return sampler.traverse(sampler.view(schema), 1, None)[0]
+    try:
+        return sampler.traverse(sampler.view(schema), 1, None)[0]
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError):
+        return None  # a schema that is not JSON Schema (a lenient document): no body to sample
 
 
 class _Sampler:

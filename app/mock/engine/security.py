@@ -49,7 +49,7 @@ def check_security(
     verifier: BearerCheck | None = None,
 ) -> SecurityOutcome:
     """Pass if any requirement passes; otherwise the first failure, tagged with every scheme's."""
-    if not requirements:
+    if not requirements or not schemes:  # no schemes declared: http-spec reads no security
         return SecurityOutcome()
     failures: list[_Failure] = []
     for requirement in requirements:
@@ -74,16 +74,25 @@ def _check_requirement(
     path_params: Mapping[str, str],
     verifier: BearerCheck | None,
 ) -> _Failure | None:
-    if not requirement:
+    # http-spec leaves out the schemes a requirement names but the document does not declare.
+    names = [n for n in requirement if _declared(schemes.get(n))]
+    if not names:
         # Prism reads an empty requirement `{}` as "anonymous": it passes only without credentials.
         if "authorization" in request.headers:
             return _Failure(401, "Invalid security scheme used", ["None"])
         return None
-    for name in requirement:
+    for name in names:
         failure = _check_scheme(request, schemes.get(name) or {}, path_params, verifier)
         if failure is not None:
             return failure
     return None
+
+
+_SCHEME_TYPES = ("apiKey", "http", "oauth2", "openIdConnect", "mutualTLS")
+
+
+def _declared(scheme: Any) -> bool:
+    return isinstance(scheme, Mapping) and scheme.get("type") in _SCHEME_TYPES
 
 
 def _check_scheme(

@@ -14,7 +14,9 @@ from authsvc.mock.serve.jwt import DEFAULT_ALGORITHMS, JwtCheck
 
 def add_mock_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `authsvc mock`, named as Prism's where Prism has one."""
-    parser.add_argument("spec", type=Path, help="OpenAPI 3.0/3.1 document (YAML or JSON)")
+    parser.add_argument(
+        "spec", type=Path, help="OpenAPI 3.0/3.1 or Swagger 2.0 document (YAML or JSON)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", "-p", type=int, default=4010)
     parser.add_argument("--dynamic", "-d", action="store_true", help="bodies from schemas")
@@ -25,6 +27,11 @@ def add_mock_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delay", type=int, default=0, metavar="MS", help="latency per answer")
     parser.add_argument("--proxy", metavar="URL", help="forward to URL and validate the traffic")
     parser.add_argument("--no-watch", dest="watch", action="store_false", help="no hot reload")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a document with problems (exit 2) instead of serving it with warnings",
+    )
     jwt_group = parser.add_argument_group("real bearer tokens (--verify-jwt)")
     jwt_group.add_argument("--verify-jwt", action="store_true", help="verify bearer JWTs")
     jwt_group.add_argument("--jwt-public-key", type=Path, metavar="PEM")
@@ -63,6 +70,7 @@ def build_options(args: argparse.Namespace) -> MockOptions:
         ignore_examples=args.ignore_examples,
         delay_ms=args.delay,
         jwt=verifier,
+        strict=args.strict,
     )
 
 
@@ -74,7 +82,7 @@ def run_mock(args: argparse.Namespace) -> int:
     from authsvc.mock.serve.serving import uvicorn_options
 
     try:
-        contract = load_contract(args.spec)
+        contract = load_contract(args.spec, lenient=not args.strict)
         options = build_options(args)
     except ContractError as exc:
         # One line: the validator's own message can span many (it quotes the schema).
@@ -92,6 +100,8 @@ def run_mock(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    for problem in contract.problems:  # what Prism would serve silently: said once, at startup
+        print(f"authsvc mock: warning: {contract.source}: {problem}", file=sys.stderr)
     app = MockApp(contract, options, proxy=args.proxy, watch=args.watch)
     base = f"http://{args.host}:{args.port}"
     mode = f"proxy to {args.proxy}" if args.proxy else "dynamic" if options.dynamic else "static"

@@ -14,6 +14,7 @@ import httpx
 import respx
 
 from authsvc.contract import Contract, load_contract, server_url
+from authsvc.contract.lenient import warn_problems
 from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse
 from authsvc.mock.engine.pipeline import MockEngine
 
@@ -27,9 +28,18 @@ def mock_router(
     dynamic: bool = False,
     seed: str | int | None = None,
     options: MockOptions | None = None,
+    strict: bool = False,
 ) -> respx.MockRouter:
-    """A respx router (context manager or decorator) answering for the contract at `base_url`."""
-    contract = spec if isinstance(spec, Contract) else load_contract(spec)
+    """A respx router (context manager or decorator) answering for the contract at `base_url`.
+
+    A document with problems Prism tolerates is served, each problem a `ContractWarning`;
+    `strict=True` refuses it (`ContractError`) instead.
+    """
+    if isinstance(spec, Contract):
+        contract = spec
+    else:
+        contract = load_contract(spec, lenient=not strict)
+        warn_problems(contract.source, contract.problems)
     options = options or MockOptions(dynamic=dynamic, seed=None if seed is None else str(seed))
     engine = MockEngine(contract, options)
     base = (base_url or default_base_url(contract)).rstrip("/")

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import anyio.to_thread
 
 from authsvc.contract import Contract, ContractError, load_contract
+from authsvc.contract.lenient import warn_problems
 from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse
 from authsvc.mock.engine.pipeline import MockEngine
 
@@ -104,7 +105,7 @@ class MockApp:
         if path is None:
             return False
         started = time.monotonic()
-        problem = await _trial_load(path, timeout)
+        problem = await _trial_load(path, timeout, strict=self.options.strict)
         if problem is not None:
             return self._swap(path, problem)
         timeout = max(timeout - (time.monotonic() - started), 1.0)
@@ -133,6 +134,8 @@ class MockApp:
             return False
         self.engine = result
         log.info("contract reloaded: %s (%d routes)", path, len(result.routes()))
+        for problem in result.contract.problems:
+            log.warning("%s: %s", path, problem)
         return True
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -179,7 +182,7 @@ limit = int(sys.argv[2])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from authsvc.mock.engine.model import MockOptions
 from authsvc.mock.serve.server import _load_engine
-result = _load_engine(Path(sys.argv[1]), MockOptions())
+result = _load_engine(Path(sys.argv[1]), MockOptions(strict=sys.argv[3] == "strict"))
 if isinstance(result, str):
     print(result)
     sys.exit(3)
@@ -187,10 +190,11 @@ if isinstance(result, str):
 TRIAL_MEMORY_BYTES = 4 * 1024**3
 
 
-async def _trial_load(path: Path, timeout: float) -> str | None:
+async def _trial_load(path: Path, timeout: float, *, strict: bool = False) -> str | None:
     """None if the contract at `path` loads in a child process within limits, else why not."""
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _TRIAL, str(path), str(TRIAL_MEMORY_BYTES),
+        "strict" if strict else "lenient",
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -218,7 +222,7 @@ async def _trial_load(path: Path, timeout: float) -> str | None:
 def _load_engine(path: Path, options: MockOptions) -> MockEngine | str:
     """An engine for the contract at `path`, or the one-line reason it cannot be served."""
     try:
-        return MockEngine(load_contract(path), options)
+        return MockEngine(load_contract(path, lenient=not options.strict), options)
     except ContractError as exc:
         return f"{exc.source}: {exc.pointer or '/'}: {_one_line(exc.message)}"
     except (RecursionError, MemoryError) as exc:
@@ -239,8 +243,13 @@ def create_app(
     proxy: str | None = None,
     watch: bool = False,
 ) -> MockApp:
-    """An ASGI app mocking `spec` (a path or a loaded Contract)."""
-    contract = spec if isinstance(spec, Contract) else load_contract(spec)
+    """An ASGI app mocking `spec` (a path or a loaded Contract); a document's problems are
+    `ContractWarning`s (refused with `options.strict`)."""
+    if isinstance(spec, Contract):
+        contract = spec
+    else:
+        contract = load_contract(spec, lenient=not (options and options.strict))
+        warn_problems(contract.source, contract.problems)
     return MockApp(contract, options, proxy=proxy, watch=watch)
 
 

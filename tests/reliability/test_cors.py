@@ -213,3 +213,14 @@ def test_default__no_origins__no_cors_header_and_preflight_not_405(tmp_path: Pat
     for response in (preflight, plain):
         assert not [h for h in response.headers if h.startswith("access-control-")]
     assert "vary" not in plain.headers
+
+
+def test_oversized_body__413_with_cors_headers(service: Service) -> None:
+    answer = exchange(
+        service,
+        b"POST /auth/api/v1/invite/x/accept HTTP/1.1\r\nHost: t\r\nOrigin: "
+        + ORIGIN.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{",
+    )
+    assert_envelope(answer, 413)
+    _granted(answer.headers)

@@ -1,4 +1,4 @@
-"""`authsvc`: serve, demo, token, worker, db upgrade, mock."""
+"""`authsvc`: serve, demo, token, worker, db upgrade, admin create-customer, mock."""
 
 from __future__ import annotations
 
@@ -16,26 +16,27 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from authsvc.contract import Contract, ContractError, default_contract_path, load_contract
 from authsvc.errors import ConfigError
+from authsvc.serving import SERVICE_EVENT_LOOP as SERVICE_EVENT_LOOP  # bench/ uses it
 
 if TYPE_CHECKING:  # pydantic-settings costs ~0.2 s to import; `authsvc mock` never needs it
     from authsvc.config import Settings
 
 API_BASE_PATH = "/auth/api/v1"
-# The stdlib asyncio loop, not uvloop: under uvloop a saturated loop left newly opened connections
-# waiting for their first answer far longer, at the same throughput (figures in
-# bench/results/2026-12-01-writepath.md). bench/ serves its baseline the same way.
-SERVICE_EVENT_LOOP = "asyncio"
 logger = logging.getLogger("authsvc")
 MAX_TOKEN_TTL_SECONDS = 366 * 24 * 3600
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     from authsvc.config import load_settings
+    from authsvc.logging_setup import configure_logging
 
-    overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None) is not None:
         overrides["data_dir"] = Path(args.data_dir)
-    return load_settings(**overrides)
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    for warning in settings.warnings():
+        logger.warning("%s", warning)
+    return settings
 
 
 def _service_contract() -> Contract:
@@ -154,20 +155,18 @@ def demo_info(settings: Settings, base_url: str) -> dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from authsvc.factory import create_app
-    from authsvc.web.http_server import ensure_file_descriptors, quiet_accept_errors, uvicorn_config
+    from authsvc.serving import check_workers, serve_many, serve_one
+    from authsvc.web.http_server import ensure_file_descriptors, quiet_accept_errors
 
     # Everything that can be wrong is checked before the database is touched, the banner (which
     # holds a dev token) is printed, or the port is bound.
-    settings = _settings(args)
+    settings = _settings(args, **({"mail_loop": False} if args.no_mail_loop else {}))
+    check_workers(settings, args.workers)
     limits = settings.http_limits
     ensure_file_descriptors(limits)
     contract = _service_contract()
     _prepare(settings, seed=True)
     listener = _listen(args.host, args.port)
-    app = create_app(settings, contract=contract, run_outbox_worker=True)
     base = f"http://{args.host}:{args.port}"
     if settings.environment == "development" and settings.uses_dev_key:
         info = demo_info(settings, base)
@@ -181,24 +180,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"More tokens and IDs: authsvc demo --data-dir {settings.data_dir} --json",
             flush=True,
         )
-    config = uvicorn_config(
-        app,
-        host=args.host,
-        port=args.port,
-        limits=limits,
-        log_level=settings.log_level.lower(),
-        loop=SERVICE_EVENT_LOOP,
-    )
     quiet_accept_errors()
-    logger.info("listening on %s", base)
-    uvicorn.Server(config).run(sockets=[listener])
-    return 0
+    logger.info(
+        "listening on %s (%d worker%s, mail loop %s)",
+        base,
+        args.workers,
+        "s" if args.workers > 1 else "",
+        "on" if settings.mail_loop else "off",
+    )
+    if args.workers > 1:
+        return serve_many(
+            settings, host=args.host, port=args.port, listener=listener, workers=args.workers
+        )
+    return serve_one(settings, contract, host=args.host, port=args.port, listener=listener)
+
+
+def _development_only(settings: Settings, command: str) -> None:
+    """Demo data and dev tokens have no place in production: refuse before anything is written."""
+    if settings.environment == "production":
+        raise ConfigError(
+            f"AUTHSVC_ENVIRONMENT: `authsvc {command}` is for development only "
+            "(production: authsvc admin create-customer)"
+        )
+
+
+def _server_url(base_url: str) -> str:
+    """The server's root, whether given as `http://host:port` or as the API URL demo prints."""
+    base = base_url.rstrip("/")
+    return base.removesuffix(API_BASE_PATH) if base.endswith(API_BASE_PATH) else base
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    _development_only(settings, "demo")
     _prepare(settings, seed=True)
-    info = demo_info(settings, args.base_url.rstrip("/"))
+    info = demo_info(settings, _server_url(args.base_url))
     from authsvc.demo import demo_lifecycle_info  # lazy, like every command's imports
 
     info.update(demo_lifecycle_info(settings, info["base_url"]))
@@ -215,6 +231,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     from authsvc.security.tokens import mint_token
 
     settings = _settings(args)
+    _development_only(settings, "token")
     if not settings.uses_dev_key:
         raise ConfigError("authsvc token mints with the dev key only; unset AUTHSVC_JWKS_URL etc.")
     keys = load_or_create_dev_keys(settings.data_dir)
@@ -243,14 +260,29 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from authsvc.db.migrate import upgrade_database
+    from authsvc.db.migrate import head_revision, upgrade_database
 
     settings = _settings(args)
     _service_contract()
     _make_data_dir(settings)
     with _database_errors():
-        upgrade_database(settings.resolved_database_url)
-    print("database is at the latest revision")
+        applied = upgrade_database(settings.resolved_database_url)
+    head = head_revision()
+    if applied:
+        print(f"applied {len(applied)} migration(s): {', '.join(map(str, applied))}")
+        print(f"the database is now at revision {head}, the latest")
+    else:
+        print(f"nothing to apply: the database is at revision {head}, the latest")
+    return 0
+
+
+def cmd_admin_create_customer(args: argparse.Namespace) -> int:
+    from authsvc.bootstrap import create_customer_command, describe
+
+    settings = _settings(args)
+    _service_contract()
+    _prepare(settings, seed=False)
+    print(describe(create_customer_command(settings, args), as_json=args.json))
     return 0
 
 
@@ -274,6 +306,16 @@ def _port(value: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be 1-65535, got {port}")
     return port
+
+
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {value!r}") from None
+    if not 1 <= workers <= 64:
+        raise argparse.ArgumentTypeError(f"must be 1-64, got {workers}")
+    return workers
 
 
 def _ttl(value: str) -> int:
@@ -315,6 +357,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve = with_data_dir(commands.add_parser("serve", help="run the service (embedded defaults)"))
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8080)
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="worker processes (uvicorn's process manager; PostgreSQL only above 1)",
+    )
+    serve.add_argument(
+        "--no-mail-loop",
+        action="store_true",
+        help="do not deliver the outbox in this process (run `authsvc worker` apart)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = with_data_dir(commands.add_parser("demo", help="print demo IDs and dev tokens"))
@@ -338,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = with_data_dir(db_commands.add_parser("upgrade", help="apply migrations"))
     upgrade.set_defaults(func=cmd_db_upgrade)
 
+    from authsvc.bootstrap import add_admin_arguments
+
+    admin = commands.add_parser("admin", help="administration: create a customer and its admin")
+    with_data_dir(add_admin_arguments(admin)).set_defaults(func=cmd_admin_create_customer)
+
     mock = commands.add_parser("mock", help="Prism-compatible mock server for a contract")
     try:
         from authsvc.mock.serve.cli import add_mock_arguments
@@ -355,17 +413,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) == "token" and args.subject is None:
         args.subject = _default_subject(args)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from authsvc.logging_setup import configure_logging
     from authsvc.security.redaction import install_log_redaction
 
+    configure_logging()  # text at INFO until the settings say otherwise
     install_log_redaction()  # every command's log: no invite token, no line past its bound
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"authsvc: configuration error: {exc}", file=sys.stderr)
+        for problem in exc.problems:  # every problem at once, one line each
+            print(f"authsvc: configuration error: {problem}", file=sys.stderr)
         return 2
     except ContractError as exc:
         # One line: the validator's own message can span many (it quotes the schema).

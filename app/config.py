@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from authsvc.cors import normalise_origin
 from authsvc.errors import ConfigError
 from authsvc.smtp_url import parse_smtp_url
 
@@ -60,6 +63,8 @@ class Settings(BaseSettings):
     jwt_verified_cache_seconds: int = Field(default=60, ge=0, le=3600)
     # The key that signs the tokens the service issues (accept); the dev key when unset.
     jwt_private_key_file: Path | None = None
+    # Several keys (rotation), comma-separated: the first signs, all are published and verify.
+    jwt_private_key_files: Annotated[tuple[Path, ...], NoDecode] = ()
     id_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
 
@@ -85,6 +90,9 @@ class Settings(BaseSettings):
     outbox_backoff_seconds: float = Field(default=2.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
+    # `serve` runs a delivery loop in each process unless false (`serve --no-mail-loop`): for
+    # deployments that run `authsvc worker` apart.
+    mail_loop: bool = True
     # Fernet keys (comma-separated) that seal each queued mail's secret token (an invite link's):
     # the first seals, every one opens, so a key stays listed until the mail it sealed is gone.
     # Unset: a key file generated in the data directory (authsvc.mail.sealing); not in production.
@@ -103,6 +111,14 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # Browser pages allowed to call the service: exact origins, comma-separated (authsvc.cors).
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Client addresses (IPs or networks) that GET /metrics answers; anyone else gets the 404.
+    metrics_allow: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.0/8", "::1/128")
+    # SIGTERM: how long requests in flight may take to finish before they are cancelled.
+    shutdown_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
@@ -110,6 +126,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(a.strip() for a in value.split(",") if a.strip())
         return value
+
+    @field_validator(
+        "cors_origins", "metrics_allow", "jwt_private_key_files", "trusted_proxies", mode="before"
+    )
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(normalise_origin(origin) for origin in value))
 
     @field_validator("jwt_algorithms")
     @classmethod
@@ -119,14 +149,7 @@ class Settings(BaseSettings):
             raise ValueError(f"allowed: RS256, ES256, HS256; got {', '.join(value) or 'nothing'}")
         return value
 
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
-
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
@@ -191,8 +214,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
+        problems = self._incoherences()
+        if problems:
+            # One ValueError for all of them: `load_settings` splits the lines again.
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _incoherences(self) -> list[str]:
+        """Every rule that spans several settings and is broken, one line each."""
+        problems = []
         if self.http_max_header_bytes > self.http_max_headers_bytes:
-            raise ValueError(
+            problems.append(
                 "AUTHSVC_HTTP_MAX_HEADER_BYTES must not exceed AUTHSVC_HTTP_MAX_HEADERS_BYTES"
             )
         secret = self.jwt_hs256_secret.get_secret_value() if self.jwt_hs256_secret else None
@@ -200,35 +232,54 @@ class Settings(BaseSettings):
             # A shared secret switches the service to HS256 alone: mixing HMAC with public-key
             # algorithms is what makes algorithm-confusion attacks possible.
             if self.jwt_algorithms not in (("HS256",), ASYMMETRIC_ALGORITHMS):
-                raise ValueError("AUTHSVC_JWT_ALGORITHMS must be HS256 when a shared secret is set")
-            object.__setattr__(self, "jwt_algorithms", ("HS256",))
+                problems.append("AUTHSVC_JWT_ALGORITHMS must be HS256 when a shared secret is set")
+            else:
+                object.__setattr__(self, "jwt_algorithms", ("HS256",))
             if len(secret) < 32 or secret.lower() in PLACEHOLDER_SECRETS:
-                raise ValueError("AUTHSVC_JWT_HS256_SECRET must be at least 32 random characters")
+                problems.append("AUTHSVC_JWT_HS256_SECRET must be at least 32 random characters")
         elif "HS256" in self.jwt_algorithms:
-            raise ValueError(
+            problems.append(
                 "AUTHSVC_JWT_ALGORITHMS has HS256 but AUTHSVC_JWT_HS256_SECRET is unset"
             )
         if self.jwks_url and self.jwt_public_key_file:
-            raise ValueError("set AUTHSVC_JWKS_URL or AUTHSVC_JWT_PUBLIC_KEY_FILE, not both")
+            problems.append("set AUTHSVC_JWKS_URL or AUTHSVC_JWT_PUBLIC_KEY_FILE, not both")
+        if self.jwt_private_key_file is not None and self.jwt_private_key_files:
+            problems.append(
+                "set AUTHSVC_JWT_PRIVATE_KEY_FILE or AUTHSVC_JWT_PRIVATE_KEY_FILES, not both"
+            )
         if self.environment == "production":
-            if self.jwt_private_key_file is None:
-                raise ValueError(
-                    "production needs AUTHSVC_JWT_PRIVATE_KEY_FILE: it signs the tokens the "
-                    "service issues, and verifies them (AUTHSVC_JWKS_URL or "
+            if self.jwt_private_key_file is None and not self.jwt_private_key_files:
+                problems.append(
+                    "production needs AUTHSVC_JWT_PRIVATE_KEY_FILE (or _FILES): it signs the "
+                    "tokens the service issues, and verifies them (AUTHSVC_JWKS_URL or "
                     "AUTHSVC_JWT_PUBLIC_KEY_FILE add another issuer's keys); the generated dev key "
                     "is for development only"
                 )
             if self.database_url is None:
-                raise ValueError("production needs AUTHSVC_DATABASE_URL")
+                problems.append("production needs AUTHSVC_DATABASE_URL")
             if self.smtp_url is None:
-                raise ValueError("production needs AUTHSVC_SMTP_URL")
+                problems.append("production needs AUTHSVC_SMTP_URL")
             if self.outbox_sealing_keys is None:
-                raise ValueError(
+                problems.append(
                     "production needs AUTHSVC_OUTBOX_SEALING_KEYS: the same Fernet key(s) for "
                     "every instance and worker, kept outside the database; they seal the invite "
                     "links of queued mail"
                 )
-        return self
+        return problems
+
+    def warnings(self) -> list[str]:
+        """What is allowed but probably a mistake, one line each (logged at startup)."""
+        found = []
+        if self.environment == "production":
+            _name, address = parseaddr(self.mail_from)
+            domain = address.rpartition("@")[2].strip().lower().rstrip(".")
+            if domain in ("", "localhost") or domain.endswith(".localhost"):
+                found.append(
+                    f"AUTHSVC_MAIL_FROM: the sender's domain is {domain or 'missing'!r}; in "
+                    "production, set an address of your own domain (receivers reject or junk mail "
+                    "from a localhost sender)"
+                )
+        return found
 
     @property
     def resolved_database_url(self) -> str:
@@ -257,12 +308,17 @@ class Settings(BaseSettings):
         )
 
     @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.metrics_allow)
+
+    @property
     def uses_dev_key(self) -> bool:
         return not (
             self.jwks_url
             or self.jwt_public_key_file
             or self.jwt_hs256_secret
             or self.jwt_private_key_file
+            or self.jwt_private_key_files
         )
 
 
@@ -280,22 +336,59 @@ def is_fernet_key(key: str) -> bool:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment (and explicit overrides); `ConfigError` names the variable."""
+    """Settings from the environment (and explicit overrides); `ConfigError` lists every problem.
+
+    Each problem is one line naming its variable. A setting that is invalid on its own is put back
+    to its default for one more pass, so that the rules spanning several settings (production's
+    requirements, say) are reported in the same run rather than on the next one.
+    """
     known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
     unknown = sorted(
         k
         for k in os.environ
         if k.startswith(ENV_PREFIX) and not k.startswith(TEST_ENV_PREFIX) and k not in known
     )
+    problems = []
     if unknown:
-        raise ConfigError(f"unknown setting {', '.join(unknown)} (see README: Configuration)")
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"])
-            name = f"{ENV_PREFIX}{field.upper()}" if field else "configuration"
-            message = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{name}: {message}" if field else message)
-        raise ConfigError("; ".join(problems)) from None
+        problems.append(f"unknown setting {', '.join(unknown)} (see README: Configuration)")
+    values = dict(overrides)
+    settings = None
+    reported: set[str] = set()
+    for _ in range(len(Settings.model_fields) + 1):  # each pass resets at least one field
+        try:
+            settings = Settings(**values)
+            break
+        except ValidationError as exc:
+            invalid, found = _problems(exc)
+            # A setting reset to its default after a first error is not reported a second time
+            # (an invalid SMTP URL is not also a missing one).
+            problems += [p for p in found if _variable(p) not in reported]
+            reported |= {f"{ENV_PREFIX}{f.upper()}" for f in invalid}
+            fresh = {f: Settings.model_fields[f].get_default() for f in invalid if f not in values}
+            if not fresh:
+                break
+            values.update(fresh)
+    if problems or settings is None:
+        raise ConfigError(*dict.fromkeys(problems))
+    return settings
+
+
+def _problems(exc: ValidationError) -> tuple[set[str], list[str]]:
+    """(the fields that are invalid on their own, every problem as a line naming its variable)."""
+    fields: set[str] = set()
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        message = err["msg"].removeprefix("Value error, ")
+        if loc and loc[0] in Settings.model_fields:
+            fields.add(loc[0])
+            problems.append(f"{ENV_PREFIX}{loc[0].upper()}: {message}")
+        else:
+            problems += [line for line in message.splitlines() if line]
+    return fields, problems
+
+
+def _variable(problem: str) -> str | None:
+    """The first variable a problem line names."""
+    found = re.search(r"AUTHSVC_[A-Z0-9_]+", problem)
+    return found.group(0) if found else None

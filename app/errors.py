@@ -209,4 +209,8 @@ class ServiceUnavailable(InternalError):
 
 
 class ConfigError(Exception):
-    """The configuration is invalid; the message names the environment variable."""
+    """The configuration is invalid; each problem names the environment variable (or option)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems: tuple[str, ...] = problems or ("invalid configuration",)

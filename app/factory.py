@@ -20,14 +20,16 @@ from connexion.security import BearerSecurityHandler
 
 from authsvc.config import Settings
 from authsvc.contract import Contract, default_contract_path, load_contract
+from authsvc.cors import CorsPolicy
 from authsvc.db.checkpoints import WalCheckpointer
 from authsvc.db.engine import create_db_engine, is_sqlite
+from authsvc.edge import Edge, EdgeOptions
 from authsvc.mail.sealing import load_outbox_sealer
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
 from authsvc.security.issuer import TokenIssuer
 from authsvc.security.redaction import install_log_redaction
-from authsvc.security.signing import load_signing_key
+from authsvc.security.signing import load_signing_keys
 from authsvc.security.tokens import build_token_verifier
 from authsvc.services.container import Services, database_runners
 from authsvc.web.asgi_guards import RequestGuard
@@ -63,10 +65,10 @@ def build_services(settings: Settings) -> Services:
         timeout_seconds=settings.resolved_request_timeout,
         idle_seconds=settings.db_thread_idle_seconds,
     )
-    signing_key = load_signing_key(settings)
+    signing_keys = load_signing_keys(settings)
     sealer = load_outbox_sealer(settings)  # seals the tokens of queued mail (authsvc.mail)
     issuer = TokenIssuer(
-        signing_key,
+        signing_keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         id_token_ttl_seconds=settings.id_token_ttl_seconds,
@@ -75,7 +77,7 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         issuer=issuer,
-        tokens=build_token_verifier(settings),
+        tokens=build_token_verifier(settings, signing_keys),
         writes=writes,
         reads=reads,
         sealer=sealer,
@@ -185,6 +187,12 @@ def create_app(
         **common,
     )
     install_error_handlers(app, (operations, contract))
+    # Outermost of ours, so that the guard's refusals get a request id and CORS headers too.
+    app.add_middleware(
+        Edge,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        options=edge_options(settings, (operations, contract)),
+    )
     app.add_middleware(
         RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, contracts=(operations, contract)
     )
@@ -194,3 +202,13 @@ def create_app(
         trusted_proxies=settings.trusted_proxies,
     )
     return app
+
+
+def edge_options(settings: Settings, contracts: tuple[Contract, ...]) -> EdgeOptions:
+    """CORS for the methods the contracts use, and who may read /metrics, from the settings."""
+    methods = {op.method.upper() for contract in contracts for op in contract.operations()}
+    order = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    return EdgeOptions(
+        cors=CorsPolicy(frozenset(settings.cors_origins), tuple(m for m in order if m in methods)),
+        metrics_allow=settings.metrics_networks,
+    )

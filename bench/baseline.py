@@ -19,10 +19,43 @@ from authsvc.cli import SERVICE_EVENT_LOOP
 
 RESEND_OK = {"status": "success", "message": "Invite mail sent successfully"}
 RESEND_PATH = "/auth/api/v1/customers/{customerID}/users/{userID}/resend-invite"
+USERS_PATH = "/auth/api/v1/customers/{customerID}/users"
+USER_PATH = "/auth/api/v1/customers/{customerID}/users/{userID}"
+# What the service answers for one user: the same size on the wire, so a list or get baseline
+# writes as many bytes as the service does (bench/workers.py).
+USER = {
+    "id": "8c0b7a5e-0a4f-4c59-9b1e-2d7b3f3f6a11",
+    "first_name": "Bench",
+    "last_name": "User",
+    "email": "bench.user@example.com",
+    "mobile": None,
+    "is_email_verified": False,
+    "is_first_login": True,
+    "created_at": "2026-12-05T00:00:00Z",
+    "created_by": None,
+    "updated_at": "2026-12-05T00:00:00Z",
+    "updated_by": None,
+    "status": "INVITED",
+    "subrole": {"id": "8c0b7a5e-0a4f-4c59-9b1e-2d7b3f3f6a12", "code": "cro", "label": "CRO"},
+}
 
 
 async def resend(_request: Request) -> JSONResponse:
     return JSONResponse(RESEND_OK)
+
+
+async def list_users(_request: Request) -> JSONResponse:
+    records = [USER] * 20
+    return JSONResponse(
+        {
+            "status": "success",
+            "data": {"records": records, "total_pages": 50, "total_items": "1000"},
+        }
+    )
+
+
+async def get_user(_request: Request) -> JSONResponse:
+    return JSONResponse({"status": "success", "data": USER})
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -31,7 +64,12 @@ async def healthz(_request: Request) -> JSONResponse:
 
 def build_app() -> Starlette:
     return Starlette(
-        routes=[Route(RESEND_PATH, resend, methods=["POST"]), Route("/healthz", healthz)]
+        routes=[
+            Route(RESEND_PATH, resend, methods=["POST"]),
+            Route(USERS_PATH, list_users),
+            Route(USER_PATH, get_user),
+            Route("/healthz", healthz),
+        ]
     )
 
 
@@ -41,9 +79,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--loop", default=SERVICE_EVENT_LOOP, choices=["asyncio", "uvloop"])
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
     uvicorn.run(
-        build_app(),
+        "bench.baseline:build_app" if args.workers > 1 else build_app(),
+        factory=args.workers > 1,
+        workers=args.workers,
         host=args.host,
         port=args.port,
         log_level=args.log_level,

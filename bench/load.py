@@ -23,6 +23,14 @@ _WRK_LUA = """
 wrk.method = "%(method)s"
 wrk.body = %(body)s
 %(headers)s
+local paths = {%(paths)s}
+local next_path = 0
+if #paths > 0 then
+  request = function()
+    next_path = next_path %% #paths + 1
+    return wrk.format(nil, paths[next_path])
+  end
+end
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) bad_status = 0 end
@@ -52,6 +60,8 @@ class Target:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     expect_status: int = 200
+    # Request paths to take in turn (wrk only), e.g. one per user: many rows, not one hot one.
+    paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         host = urlsplit(self.url).hostname
@@ -88,6 +98,8 @@ def have_wrk() -> bool:
 def run_load(target: Target, *, connections: int, seconds: float, tool: str = "auto") -> LoadResult:
     """Drive `target` with `connections` keep-alive connections for `seconds`."""
     use_wrk = tool == "wrk" or (tool == "auto" and have_wrk())
+    if target.paths and not use_wrk:
+        raise RuntimeError("rotating paths need wrk (apt-get install wrk)")
     if use_wrk:
         return _run_wrk(target, connections=connections, seconds=seconds)
     return asyncio.run(_run_python(target, connections=connections, seconds=seconds))
@@ -102,6 +114,7 @@ def _run_wrk(target: Target, *, connections: int, seconds: float) -> LoadResult:
         "body": json.dumps(target.body.decode()) if target.body else "nil",
         "headers": headers,
         "status": target.expect_status,
+        "paths": ", ".join(json.dumps(path) for path in target.paths),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)

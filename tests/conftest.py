@@ -29,6 +29,15 @@ pytest_plugins = ["pytester"]
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
+@pytest.fixture(autouse=True)
+def _cli_logging_undone() -> Iterator[None]:
+    """`authsvc.cli.main()` called in-process installs the CLI's stderr handler: remove it after."""
+    yield
+    from authsvc.logging_setup import remove_handlers
+
+    remove_handlers()
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str | None]:
     """A PostgreSQL server URL for the session, migrated once; None when none can be had."""

@@ -134,6 +134,8 @@ UNREACHABLE_POSTGRES = "postgresql+psycopg://authsvc:pw-SECRET@127.0.0.1:{port}/
         (["serve"], {"AUTHSVC_HTTP_HEADER_TIMEOUT_SECONDS": "-1"}, "AUTHSVC_HTTP_HEADER_TIMEOUT"),
         (["serve", "--port", "99999"], {}, "--port"),
         (["serve", "--port", "http"], {}, "--port"),
+        (["serve", "--workers", "2"], {}, "--workers 2: several worker processes need PostgreSQL"),
+        (["serve", "--workers", "0"], {}, "--workers"),
         (["token", "--customer", str(uuid.uuid4()), "--ttl", "0"], {}, "--ttl"),
         (["token", "--customer", str(uuid.uuid4()), "--ttl", "9" * 20], {}, "--ttl"),
     ],
@@ -150,6 +152,8 @@ UNREACHABLE_POSTGRES = "postgresql+psycopg://authsvc:pw-SECRET@127.0.0.1:{port}/
         "serve-negative-header-timeout",
         "serve-port-out-of-range",
         "serve-port-not-a-number",
+        "serve-workers-on-sqlite",
+        "serve-no-workers",
         "token-ttl-zero",
         "token-ttl-huge",
     ],
@@ -212,3 +216,95 @@ def test_invalid_contract__names_the_pointer(
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"authsvc: contract error: {broken}: ")
     assert "version" in line
+
+
+def test_config_errors__every_one_at_once__one_line_each__exit_2(tmp_path: Path) -> None:
+    result = _run_cli(
+        "db",
+        "upgrade",
+        "--data-dir",
+        str(tmp_path / "data"),
+        env={
+            "AUTHSVC_ENVIRONMENT": "production",
+            "AUTHSVC_RESEND_LIMIT": "many",
+            "AUTHSVC_NO_SUCH_SETTING": "1",
+            "AUTHSVC_SMTP_URL": "http://u:pw-SECRET@x",
+        },
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    named = [
+        "AUTHSVC_NO_SUCH_SETTING",
+        "AUTHSVC_RESEND_LIMIT",
+        "AUTHSVC_SMTP_URL",
+        "AUTHSVC_JWT_PRIVATE_KEY_FILE",
+        "AUTHSVC_DATABASE_URL",
+        "AUTHSVC_OUTBOX_SEALING_KEYS",
+    ]
+    assert len(lines) == len(named), lines
+    for variable in named:
+        assert sum(variable in line for line in lines) == 1, variable
+    assert all(line.startswith("authsvc: configuration error: ") for line in lines)
+    assert "SECRET" not in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_db_upgrade__says_what_it_applied(tmp_path: Path) -> None:
+    first = _run_cli("db", "upgrade", "--data-dir", str(tmp_path))
+    again = _run_cli("db", "upgrade", "--data-dir", str(tmp_path))
+    from authsvc.db.migrate import head_revision, pending_revisions
+
+    shipped = pending_revisions(None)
+    assert (first.returncode, again.returncode) == (0, 0)
+    assert first.stdout.startswith(
+        f"applied {len(shipped)} migration(s): 0001 (initial schema), 0002 ("
+    )
+    assert first.stdout.splitlines()[-1].endswith(f"at revision {head_revision()}, the latest")
+    assert again.stdout.startswith(
+        f"nothing to apply: the database is at revision {head_revision()}"
+    )
+
+
+def test_production__localhost_sender__warns_once_at_startup(tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    production = {
+        "AUTHSVC_ENVIRONMENT": "production",
+        "AUTHSVC_DATABASE_URL": f"sqlite:///{tmp_path / 'authsvc.db'}",
+        "AUTHSVC_SMTP_URL": "smtp://127.0.0.1:25",
+        "AUTHSVC_JWT_PRIVATE_KEY_FILE": str(key),
+        "AUTHSVC_OUTBOX_SEALING_KEYS": "x" * 43 + "=",
+    }
+    warned = _run_cli("db", "upgrade", "--data-dir", str(tmp_path), env=production)
+    own_domain = _run_cli(
+        "db",
+        "upgrade",
+        "--data-dir",
+        str(tmp_path),
+        env={**production, "AUTHSVC_MAIL_FROM": "Acme <no-reply@acme.example>"},
+    )
+    assert (warned.returncode, own_domain.returncode) == (0, 0)
+    [warning] = [line for line in warned.stderr.splitlines() if "WARNING" in line]
+    assert "AUTHSVC_MAIL_FROM" in warning
+    assert "authsvc.localhost" in warning
+    assert "AUTHSVC_MAIL_FROM" not in own_domain.stderr
+
+
+def test_demo__base_url_may_be_the_api_url_it_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--data-dir", str(tmp_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)["base_url"]
+    assert main(["demo", "--data-dir", str(tmp_path), "--json", "--base-url", printed + "/"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["base_url"] == printed == "http://127.0.0.1:8080/auth/api/v1"
+    assert again["accept_url"].startswith(printed + "/invite/")

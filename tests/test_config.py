@@ -92,6 +92,51 @@ def test_load_settings__supported_database_urls(monkeypatch: pytest.MonkeyPatch,
     assert load_settings().database_url == url
 
 
+def test_private_key_files__comma_separated_first_signs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    monkeypatch.setenv("AUTHSVC_JWT_PRIVATE_KEY_FILES", "/keys/new.pem, /keys/old.pem")
+    assert load_settings().jwt_private_key_files == (Path("/keys/new.pem"), Path("/keys/old.pem"))
+    monkeypatch.setenv("AUTHSVC_JWT_PRIVATE_KEY_FILE", "/keys/one.pem")
+    with pytest.raises(ConfigError, match="not both"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("*", "'\\*' is not allowed"),
+        ("https://app.example.com/path", "no path"),
+        ("app.example.com", "not an origin"),
+        ("null", "'null' is not allowed"),
+    ],
+    ids=["wildcard", "path", "no-scheme", "null"],
+)
+def test_cors_origins__exact_origins_only(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("AUTHSVC_CORS_ORIGINS", value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
+
+
+def test_cors_origins__normalised_as_a_browser_sends_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_CORS_ORIGINS", "HTTPS://App.Example.com:443, http://localhost:3000")
+    assert load_settings().cors_origins == ("https://app.example.com", "http://localhost:3000")
+
+
+def test_metrics_allow__addresses_and_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_METRICS_ALLOW", "10.0.0.0/8, 192.168.1.7, ::1")
+    assert [str(n) for n in load_settings().metrics_networks] == [
+        "10.0.0.0/8",
+        "192.168.1.7/32",
+        "::1/128",
+    ]
+    monkeypatch.setenv("AUTHSVC_METRICS_ALLOW", "everyone")
+    with pytest.raises(ConfigError, match="AUTHSVC_METRICS_ALLOW: not an IP address or CIDR"):
+        load_settings()
+
+
 def test_trusted_proxies__none_by_default() -> None:
     assert load_settings().trusted_proxies == ()
 

@@ -264,6 +264,8 @@ class AuditEvent(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     outcome: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The X-Request-ID of the request that caused the event (None outside a request).
+    request_id: Mapped[str | None] = mapped_column(String(128), default=None)
 
 
 class ThrottleEvent(Base):

@@ -11,6 +11,7 @@ transaction commits; the caller raises it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import time
@@ -133,7 +134,12 @@ class Transactions:
         does.
         """
         deadline = time.monotonic() + self.timeout_seconds
-        future = self._submit(lambda connection: work(connection, *args, **kwargs), deadline)
+        # The caller's context variables (the request id) travel with the unit to its thread, as
+        # they would with asyncio.to_thread.
+        context = contextvars.copy_context()
+        future = self._submit(
+            lambda connection: context.run(work, connection, *args, **kwargs), deadline
+        )
         try:
             with anyio.fail_after(max(0.0, deadline - time.monotonic())):
                 # Cancelling the wrapper cancels a job that has not started: it never runs.

@@ -62,6 +62,7 @@ from authsvc.mail.transport import (
     build_transport,
     describe_error,
 )
+from authsvc.metrics import MAIL_DELIVERIES
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -245,6 +246,10 @@ class OutboxWorker:
                 continue
             self._unrecorded.difference_update(recorded.sent)
             report.sent += len(recorded.sent)
+            MAIL_DELIVERIES.labels("sent").inc(len(recorded.sent))
+            for message_id in recorded.sent:
+                # The row id, never the recipient or the Message-ID.
+                logger.info("outbox message %s delivered", message_id)
             for failure, attempt, outcome in recorded.failures:
                 # The row id, never the recipient or the Message-ID (which looks like an address).
                 logger.warning(
@@ -256,8 +261,10 @@ class OutboxWorker:
                 )
                 if outcome is leases.FailureOutcome.RETRY:
                     report.retrying += 1
+                    MAIL_DELIVERIES.labels("retry").inc()
                 elif outcome is leases.FailureOutcome.FAILED:
                     report.failed += 1
+                    MAIL_DELIVERIES.labels("failed").inc()
                 else:
                     report.skipped += 1
         if first_error is not None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import jwt
 
-from authsvc.security.signing import SigningKey
+from authsvc.security.signing import SigningKey, SigningKeyRing
 
 
 def hash_refresh_token(token: str) -> str:
@@ -47,7 +47,7 @@ class TokenIssuer:
 
     def __init__(
         self,
-        key: SigningKey,
+        key: SigningKey | SigningKeyRing,
         *,
         issuer: str,
         audience: str,
@@ -55,7 +55,9 @@ class TokenIssuer:
         refresh_token_ttl_seconds: int = 30 * 24 * 3600,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._key = key
+        # A ring: its first key signs; every key of it is published (key_ring.jwks()).
+        self._ring = key if isinstance(key, SigningKeyRing) else SigningKeyRing((key,))
+        self._key = self._ring.signer
         self._issuer = issuer
         self._audience = audience
         self._id_ttl = id_token_ttl_seconds
@@ -65,6 +67,10 @@ class TokenIssuer:
     @property
     def signing_key(self) -> SigningKey:
         return self._key
+
+    @property
+    def key_ring(self) -> SigningKeyRing:
+        return self._ring
 
     def issue(
         self, *, user_id: uuid.UUID, customer_id: uuid.UUID, permissions: Iterable[str]

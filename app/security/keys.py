@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from authsvc.config import Settings
 from authsvc.errors import ConfigError, Unauthorized
+from authsvc.metrics import JWKS_FETCHES
 from authsvc.security.jwk import (
     KeySource,
     VerificationKey,
@@ -83,7 +84,7 @@ def build_key_source(settings: Settings) -> KeySource:
     if settings.jwt_hs256_secret is not None:
         return hmac_key_source(settings.jwt_hs256_secret.get_secret_value())
     if settings.jwks_url:
-        return JwksKeySource(
+        return MeteredJwksKeySource(
             settings.jwks_url,
             cache_seconds=settings.jwks_cache_seconds,
             cooldown_seconds=settings.jwks_refresh_cooldown_seconds,
@@ -92,6 +93,19 @@ def build_key_source(settings: Settings) -> KeySource:
     if settings.jwt_public_key_file is not None:
         return load_public_key_file(settings.jwt_public_key_file)
     return load_or_create_dev_keys(settings.data_dir).key_source()
+
+
+class MeteredJwksKeySource(JwksKeySource):
+    """A JWKS source whose fetches are counted (`authsvc_jwks_fetches_total{outcome}`)."""
+
+    def _fetch(self) -> dict[str, VerificationKey]:
+        try:
+            keys = super()._fetch()
+        except Exception:
+            JWKS_FETCHES.labels("error").inc()
+            raise
+        JWKS_FETCHES.labels("ok").inc()
+        return keys
 
 
 def hmac_key_source(secret: str) -> StaticKeySource:

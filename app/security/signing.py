@@ -1,13 +1,18 @@
-"""The key that signs the tokens the service issues, and its public half as a JWKS document.
+"""The keys that sign the tokens the service issues, and their public halves as a JWKS document.
 
-One signing key per process: the PEM private key in `AUTHSVC_JWT_PRIVATE_KEY_FILE` (RSA >= 2048
-bits signs RS256, a P-256 key ES256), else the generated dev key in the data directory (outside
-development the settings refuse to start without the file). Its `kid` is the RFC 7638 thumbprint,
-so a verifier finds it in `/.well-known/jwks.json` without any naming convention.
+A ring of private keys: `AUTHSVC_JWT_PRIVATE_KEY_FILES` (comma-separated PEM files) or the single
+`AUTHSVC_JWT_PRIVATE_KEY_FILE`, else the generated dev key in the data directory (outside
+development the settings refuse to start without a key). The first key signs; every key is
+published in `/.well-known/jwks.json` and verifies bearer tokens, so a rotation is: publish the new
+key second, let clients' JWKS caches catch up, move it first (it signs), and keep the old one
+second until the last token it signed has expired (docs/operations.md). RSA (>= 2048 bits) keys
+sign RS256, P-256 keys ES256. Each `kid` is the key's RFC 7638 thumbprint, so a verifier finds it
+in the JWKS without any naming convention.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authsvc.config import Settings
-from authsvc.errors import ConfigError
+from authsvc.errors import ConfigError, Unauthorized
 from authsvc.security.jwk import (
     KeySource,
     VerificationKey,
@@ -23,7 +28,7 @@ from authsvc.security.jwk import (
     public_jwk,
     verification_key,
 )
-from authsvc.security.keys import StaticKeySource, build_key_source, load_or_create_dev_keys
+from authsvc.security.keys import build_key_source, load_or_create_dev_keys
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -40,39 +45,71 @@ class SigningKey:
     def verification_key(self) -> VerificationKey:
         return verification_key(self.private_key.public_key(), self.kid)
 
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRing:
+    """The service's private keys: the first signs, all are published and verify."""
+
+    keys: tuple[SigningKey, ...]
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("a key ring needs at least one key")
+
+    @property
+    def signer(self) -> SigningKey:
+        return self.keys[0]
+
     def jwks(self) -> dict[str, Any]:
-        """The public JWKS document (RFC 7517) a client verifies issued tokens with."""
-        return {"keys": [public_jwk(self.private_key.public_key(), self.kid)]}
+        """The public JWKS document (RFC 7517): every key of the ring, the signer first."""
+        return {"keys": [public_jwk(k.private_key.public_key(), k.kid) for k in self.keys]}
+
+    def verification_keys(self) -> dict[str, VerificationKey]:
+        return {k.kid: k.verification_key for k in self.keys}
 
 
 @dataclass(frozen=True, slots=True)
-class OwnKeyFirst:
-    """The service's own signing key by its `kid`, else another issuer's keys (JWKS, PEM file)."""
+class OwnKeysFirst:
+    """The service's own keys by `kid`, else another issuer's keys (JWKS, PEM file), if any.
 
-    own: VerificationKey
-    other: KeySource
+    A token without a `kid` is checked against the signing key (dev tokens have always had one;
+    another issuer's tokens, without one, go to its source).
+    """
+
+    own: Mapping[str, VerificationKey]
+    signer: VerificationKey
+    other: KeySource | None = None
 
     def key_for(self, kid: str | None) -> VerificationKey:
-        if kid is not None and kid == self.own.kid:
-            return self.own
-        return self.other.key_for(kid)
+        if kid is not None and kid in self.own:
+            return self.own[kid]
+        if self.other is not None:
+            return self.other.key_for(kid)
+        if kid is None:
+            return self.signer
+        raise Unauthorized()
 
 
-def verifier_key_source(settings: Settings, signing_key: SigningKey | None = None) -> KeySource:
-    """What the bearer check trusts: the keys the settings name, plus the service's own key.
+def verifier_key_source(settings: Settings, keys: SigningKeyRing | None = None) -> KeySource:
+    """What the bearer check trusts: the keys the settings name, plus the service's own keys.
 
     - No keys configured: the dev key, which also signs the tokens the service issues.
-    - `AUTHSVC_JWT_PRIVATE_KEY_FILE` (production): its public key, by `kid`, before the JWKS URL
-      or public key file of another issuer, if any.
+    - Private key files (production): their public keys, by `kid`, before the JWKS URL or public
+      key file of another issuer, if any.
     - Only another issuer's keys (development): those alone, as before; the service's own tokens
       then verify only once a private key file is set.
     - An HS256 secret: that alone (see Settings: HS256 is never mixed with public-key algorithms).
     """
     external = bool(settings.jwks_url or settings.jwt_public_key_file)
-    if settings.jwt_hs256_secret is not None or (external and not settings.jwt_private_key_file):
+    own_files = bool(settings.jwt_private_key_file or settings.jwt_private_key_files)
+    if settings.jwt_hs256_secret is not None or (external and not own_files):
         return build_key_source(settings)
-    own = (signing_key or load_signing_key(settings)).verification_key
-    return OwnKeyFirst(own, build_key_source(settings)) if external else StaticKeySource(own)
+    ring = keys or load_signing_keys(settings)
+    return OwnKeysFirst(
+        ring.verification_keys(),
+        ring.signer.verification_key,
+        build_key_source(settings) if external else None,
+    )
 
 
 def signing_key_from_pem(pem: bytes, *, source: str) -> SigningKey:
@@ -91,16 +128,38 @@ def signing_key_from_pem(pem: bytes, *, source: str) -> SigningKey:
 
 
 def load_signing_key(settings: Settings) -> SigningKey:
-    """The configured private key file, else (development and test) the dev key."""
-    path = settings.jwt_private_key_file
-    if path is not None:
-        source = f"AUTHSVC_JWT_PRIVATE_KEY_FILE: {path}"
+    """The key that signs: the first configured private key, else the dev key."""
+    return load_signing_keys(settings).signer
+
+
+def load_signing_keys(settings: Settings) -> SigningKeyRing:
+    """The configured private key files, else (development and test) the dev key.
+
+    Every problem of every file is reported at once (`ConfigError`, one line per file).
+    """
+    if settings.jwt_private_key_files:
+        variable, paths = "AUTHSVC_JWT_PRIVATE_KEY_FILES", settings.jwt_private_key_files
+    elif settings.jwt_private_key_file is not None:
+        variable, paths = "AUTHSVC_JWT_PRIVATE_KEY_FILE", (settings.jwt_private_key_file,)
+    elif settings.environment == "production":  # the settings refuse this already
+        raise ConfigError("production needs AUTHSVC_JWT_PRIVATE_KEY_FILES")
+    else:
+        dev = load_or_create_dev_keys(settings.data_dir)
+        return SigningKeyRing(
+            (signing_key_from_pem(dev.private_pem, source=str(settings.data_dir)),)
+        )
+    keys, problems = [], []
+    for path in paths:
+        source = f"{variable}: {path}"
         try:
-            pem = path.read_bytes()
+            keys.append(signing_key_from_pem(path.read_bytes(), source=source))
         except OSError as exc:
-            raise ConfigError(f"{source} cannot be read ({exc.strerror or exc})") from None
-        return signing_key_from_pem(pem, source=source)
-    if settings.environment == "production":  # the settings refuse this already; belt and braces
-        raise ConfigError("production needs AUTHSVC_JWT_PRIVATE_KEY_FILE")
-    dev = load_or_create_dev_keys(settings.data_dir)
-    return signing_key_from_pem(dev.private_pem, source=str(settings.data_dir))
+            problems.append(f"{source} cannot be read ({exc.strerror or exc})")
+        except ConfigError as exc:
+            problems += exc.problems
+    kids = [k.kid for k in keys]
+    if len(set(kids)) != len(kids):
+        problems.append(f"{variable}: the same key is listed twice")
+    if problems:
+        raise ConfigError(*problems)
+    return SigningKeyRing(tuple(keys))

@@ -26,7 +26,7 @@ from authsvc.errors import Unauthorized
 from authsvc.security.jwk import KeySource, is_safe_kid
 from authsvc.security.keys import DevKeys
 from authsvc.security.principal import Principal, principal_from_claims
-from authsvc.security.signing import verifier_key_source
+from authsvc.security.signing import SigningKeyRing, verifier_key_source
 from authsvc.security.verified_tokens import VerifiedTokenCache
 
 log = logging.getLogger(__name__)
@@ -168,10 +168,10 @@ class TokenVerifier:
         return claims
 
 
-def build_token_verifier(settings: Settings) -> TokenVerifier:
-    """The verifier the settings describe: the configured keys plus the service's signing key."""
+def build_token_verifier(settings: Settings, keys: SigningKeyRing | None = None) -> TokenVerifier:
+    """The verifier the settings describe: the configured keys plus the service's signing keys."""
     return TokenVerifier(
-        verifier_key_source(settings),
+        verifier_key_source(settings, keys),
         algorithms=settings.jwt_algorithms,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,

@@ -1,4 +1,4 @@
-"""The audit trail: who did what to whom, and how it ended."""
+"""The audit trail: who did what to whom, and how it ended, under which request id."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from authsvc import request_id
 from authsvc.db.models import audit_events_table
 from authsvc.db.types import utcnow
 
@@ -35,5 +36,8 @@ def record_event(
             "customer_id": customer_id,
             "user_id": user_id,
             "detail": detail or {},
+            # The request's id, read from the context the database runner carried into this
+            # thread (authsvc.request_id); None for work outside a request.
+            "request_id": request_id.current.get(),
         },
     )

@@ -29,6 +29,7 @@ from authsvc.db.runner import Transactions
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import ServiceUnavailable, TooManyAttempts
 from authsvc.mail.sealing import OutboxSealer
+from authsvc.metrics import OutboxSnapshot, exposition
 from authsvc.security.issuer import IssuedTokens, TokenIssuer
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
@@ -37,7 +38,7 @@ from authsvc.services.accept_invitation import (
     checked_new_password,
     hash_new_password,
 )
-from authsvc.services.health import database_answers
+from authsvc.services.health import database_answers, migrations, outbox_snapshot
 from authsvc.services.invitations import hash_invite_token
 from authsvc.services.limits import admit_attempt, raise_unless_allowed
 from authsvc.services.read_users import UserFilters, UserPage, get_user, list_users
@@ -174,8 +175,8 @@ class Services:
         )
 
     def jwks(self) -> dict[str, Any]:
-        """The public keys of the tokens the service issues (no database)."""
-        return self.issuer.signing_key.jwks()
+        """The public keys of the tokens the service issues, the signer's first (no database)."""
+        return self.issuer.key_ring.jwks()
 
     async def database_reachable(self) -> bool:
         """True when the database answers a trivial query before the request deadline."""
@@ -183,6 +184,30 @@ class Services:
             return await self.reads.run(database_answers)
         except (ServiceUnavailable, DBAPIError):
             return False
+
+    async def readiness(self) -> dict[str, str]:
+        """Whether this instance can serve: database, migrations and signing key, by name."""
+        try:
+            schema = await self.reads.run(migrations)
+            database = "ok"
+        except (ServiceUnavailable, DBAPIError):
+            database, schema = "unreachable", "unknown"
+        signing_key = "loaded" if self.issuer.signing_key is not None else "missing"
+        ready = database == "ok" and schema == "current" and signing_key == "loaded"
+        return {
+            "status": "ready" if ready else "unready",
+            "database": database,
+            "migrations": schema,
+            "signing_key": signing_key,
+        }
+
+    async def metrics(self) -> bytes:
+        """The Prometheus exposition; the outbox gauges are left out if the database is down."""
+        try:
+            outbox: OutboxSnapshot | None = await self.reads.run(outbox_snapshot)
+        except (ServiceUnavailable, DBAPIError):
+            outbox = None
+        return exposition(outbox)
 
     @property
     def engine(self) -> Engine:

@@ -6,7 +6,8 @@ file-descriptor limit, and a body of any size is handed to the app. `limited_pro
 reaches the app, the way nginx does (`large_client_header_buffers`, `client_header_timeout`,
 `worker_connections`, `client_max_body_size`). Every answer it writes is one of the envelopes of
 `authsvc.errors`; the statuses that the contract does not list (408, 413, 414, 431, 503) are the
-README's HTTP-level exceptions.
+README's HTTP-level exceptions. Each carries an `X-Request-ID` and, for a request from an allowed
+origin whose `Origin` header arrived before the refusal, the CORS headers of `authsvc.cors`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,6 +25,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from authsvc import request_id
+from authsvc.cors import CorsPolicy
 from authsvc.errors import AuthServiceError, ConfigError, FailError, RequestValidationError
 from authsvc.web.http_errors import envelope
 
@@ -37,6 +41,10 @@ LINGER_MAX_BYTES = 1024 * 1024
 # asyncio accepts up to `backlog` connections in one go before any of them is seen (and refused):
 # uvicorn's 2048 would let a burst take that many descriptors at once.
 ACCEPT_BACKLOG = 128
+# A connection refused at the cap, with CORS on: how long, and how much, to read of its request
+# head before answering, so that an allowed origin's page can read the 503.
+REFUSAL_HEAD_WAIT_SECONDS = 0.5
+REFUSAL_HEAD_BYTES = 16 * 1024
 
 
 class RequestTimeout(FailError):
@@ -114,7 +122,7 @@ def ensure_file_descriptors(limits: HttpLimits) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
-def _answer(error: AuthServiceError) -> bytes:
+def _answer(error: AuthServiceError, edge: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
     body = envelope(error)
     lines = [
         STATUS_LINE[error.status],
@@ -125,7 +133,27 @@ def _answer(error: AuthServiceError) -> bytes:
     lines += [
         f"{name.lower()}: {value}\r\n".encode("latin-1") for name, value in error.headers().items()
     ]
+    lines += [name + b": " + value + b"\r\n" for name, value in edge]
     return b"".join([*lines, b"\r\n", body])
+
+
+def _edge_headers(
+    cors: CorsPolicy, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """`X-Request-ID` and, for an allowed `Origin` among `headers`, the CORS headers (authsvc.edge)."""
+    origin = next((value for name, value in headers if name == b"origin"), None)
+    rid = request_id.from_headers(headers)
+    return [(b"x-request-id", rid.encode()), *cors.answer_headers(origin)]
+
+
+def _head_fields(head: bytes) -> list[tuple[bytes, bytes]]:
+    """The header fields of a raw request head, lower-cased names; malformed lines are skipped."""
+    fields = []
+    for line in head.split(b"\r\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and name and b" " not in name:
+            fields.append((name.strip().lower(), value.strip()))
+    return fields
 
 
 class _Refuse(Exception):
@@ -140,6 +168,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with `limits` enforced per connection."""
 
     limits: ClassVar[HttpLimits] = HttpLimits()
+    cors: ClassVar[CorsPolicy] = CorsPolicy()
     refusing: ClassVar[int] = 0  # connections currently being refused (class-wide: one server)
 
     def __init__(
@@ -162,6 +191,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._draining = False  # answered and half-closed: what arrives now is read and dropped
         self._deferred: AuthServiceError | None = None  # a refusal waiting for an earlier answer
         self._drained = 0
+        self._refused_head: bytearray | None = None  # a 503 waiting for the request's Origin
 
     # Connection
 
@@ -182,7 +212,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         cls.refusing += 1
         self._counted_refusal = True
-        transport.write(_answer(AtConnectionLimit()))
+        if not self.cors.enabled:
+            transport.write(_answer(AtConnectionLimit(), _edge_headers(self.cors, [])))
+            self._linger()
+            return
+        # A browser page from an allowed origin must be able to read the 503: wait (briefly, and
+        # for a bounded number of bytes) for the request head, to answer with its CORS headers.
+        self._refused_head = bytearray()
+        self._request_timer = self.loop.call_later(REFUSAL_HEAD_WAIT_SECONDS, self._answer_refused)
+
+    def _answer_refused(self) -> None:
+        head = bytes(self._refused_head or b"")
+        self._refused_head = None
+        self._request_timer = None
+        if self.transport.is_closing():
+            return
+        fields = _head_fields(head.split(b"\r\n\r\n", 1)[0])
+        self.transport.write(_answer(AtConnectionLimit(), _edge_headers(self.cors, fields)))
         self._linger()
 
     def _linger(self) -> None:
@@ -211,6 +257,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # Data
 
     def data_received(self, data: bytes) -> None:
+        if self._refused_head is not None:
+            self._refused_head += data
+            if b"\r\n\r\n" in self._refused_head or len(self._refused_head) > REFUSAL_HEAD_BYTES:
+                self._cancel_request_timer()
+                self._answer_refused()
+            return
         if self._draining:  # never parsed
             self._drained += len(data)
             if self._drained > LINGER_MAX_BYTES:
@@ -266,7 +318,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if cycle is None or not cycle.response_started:
-            self.transport.write(_answer(error))
+            self.transport.write(_answer(error, _edge_headers(self.cors, self.headers or [])))
             self._linger()
         else:
             self.transport.close()
@@ -364,9 +416,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()  # nothing asked, nothing to answer (as nginx does)
 
 
-def limited_protocol(limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:
-    """A protocol class bound to `limits`, for `uvicorn.Config(http=...)`."""
-    return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
+def limited_protocol(
+    limits: HttpLimits, cors: CorsPolicy | None = None
+) -> type[LimitedHttpToolsProtocol]:
+    """A protocol class bound to `limits` (and `cors`), for `uvicorn.Config(http=...)`."""
+    return type(
+        "LimitedHttpToolsProtocol",
+        (LimitedHttpToolsProtocol,),
+        {"limits": limits, "cors": cors or CorsPolicy()},
+    )
 
 
 class _OncePer(logging.Filter):
@@ -401,15 +459,28 @@ def quiet_accept_errors(seconds: float = 10.0) -> None:
     )
 
 
-def uvicorn_config(app: Any, *, host: str, port: int, limits: HttpLimits, **options: Any) -> Config:
-    """A uvicorn Config that serves `app` with `limits` enforced (and nothing else changed)."""
+def uvicorn_config(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    limits: HttpLimits,
+    cors: CorsPolicy | None = None,
+    http: str | None = None,
+    **options: Any,
+) -> Config:
+    """A uvicorn Config that serves `app` with `limits` enforced (and nothing else changed).
+
+    `http`, an import string, names the protocol class instead (several workers: the Config
+    travels to each process by pickling, and a class made at run time cannot).
+    """
     # uvicorn types the keep-alive as int; call_later takes the float as is.
     keepalive: Any = limits.keepalive_timeout_seconds
     return Config(
         app,
         host=host,
         port=port,
-        http=limited_protocol(limits),
+        http=http or limited_protocol(limits, cors),
         timeout_keep_alive=keepalive,
         backlog=ACCEPT_BACKLOG,
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; the app decides whom to trust

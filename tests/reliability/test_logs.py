@@ -33,12 +33,19 @@ EMAILS = [
 ]
 
 
-@pytest.mark.parametrize("level", ["INFO", "DEBUG"], ids=["info", "debug"])
-def test_logs__no_token_or_address_in_a_live_run_with_failures(tmp_path: Path, level: str) -> None:
+@pytest.mark.parametrize(
+    ("level", "log_format"),
+    [("INFO", "text"), ("DEBUG", "text"), ("INFO", "json"), ("DEBUG", "json")],
+    ids=["info", "debug", "info-json", "debug-json"],
+)
+def test_logs__no_token_or_address_in_a_live_run_with_failures(
+    tmp_path: Path, level: str, log_format: str
+) -> None:
     port = free_port()
     data_dir = tmp_path / "data"
     settings = {
         "AUTHSVC_LOG_LEVEL": level,
+        "AUTHSVC_LOG_FORMAT": log_format,
         "AUTHSVC_RESEND_LIMIT": "2",
         "AUTHSVC_OUTBOX_POLL_SECONDS": "0.1",
     }
@@ -84,7 +91,17 @@ def test_logs__no_token_or_address_in_a_live_run_with_failures(tmp_path: Path, l
     tokens.append(banner_token)
     logs = output.replace(banner, "")
     assert banner_token in output
-    assert "resend-invite" in logs, "the access log is not in the captured output"
+    assert "customers.resend_invite" in logs, "the access log is not in the captured output"
+    assert "delivered" in logs, "successful deliveries are not logged"
+    if log_format == "json":
+        for line in logs.splitlines():  # every line is one JSON object: nothing escapes the format
+            record = json.loads(line)
+            assert {"time", "level", "event", "request_id"} <= set(record), line
+        access = [json.loads(line) for line in logs.splitlines() if "authsvc.access" in line]
+        assert any(
+            r["operation_id"] == "customers.resend_invite" and r["status"] == 429 for r in access
+        )
+        assert all(r["request_id"] and r["duration_ms"] >= 0 for r in access)
     leaks = [
         name
         for name, secrets in (("bearer token", tokens), ("invite token", invite_tokens))

@@ -35,7 +35,7 @@ import httpx
 from tests.support.processes import REPO, free_port, run_demo, running, service_env
 
 FIXED_SEED = 20250401
-CONFIG = REPO / "tests" / "schemathesis" / "schemathesis.toml"
+CONFIG = REPO / "schemathesis.toml"  # the project's settings, shared with a plain CLI run
 CONTRACT = REPO / "openapi" / "auth-service.yaml"
 API = "/auth/api/v1"
 TARGETS = ("live", "mock-static", "mock-dynamic")

@@ -4,7 +4,7 @@ Generated path IDs are mostly random UUIDs (-> 403/404) or malformed (-> 400, ne
 aiming of the CLI run (`tests/schemathesis/hooks.aim_live`) swaps seeded rows into a share of the valid
 cases, makes positive create/patch bodies acceptable (a real subrole, a fresh e-mail) and picks the
 caller's token, so that 200 and 403 are reached too; `ignored_auth` proves 401. The CLI run's
-configuration (`tests/schemathesis/schemathesis.toml`) applies, and the statuses reached, per operation
+configuration (`schemathesis.toml` at the repository root) applies, and the statuses reached, per operation
 and overall, are asserted at the end of the session.
 """
 

@@ -16,7 +16,7 @@ from authsvc.errors import ConfigError, Unauthorized
 from authsvc.security.issuer import TokenIssuer, hash_refresh_token
 from authsvc.security.jwk import jwk_thumbprint
 from authsvc.security.keys import load_or_create_dev_keys
-from authsvc.security.signing import load_signing_key, signing_key_from_pem
+from authsvc.security.signing import SigningKeyRing, load_signing_key, signing_key_from_pem
 from authsvc.security.tokens import build_token_verifier
 
 USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -104,7 +104,7 @@ def test_signing_key__from_a_private_key_file_signs_and_verifies(tmp_path: Path,
     key = load_signing_key(settings)
     assert key.algorithm == ("RS256" if kind == "rsa" else "ES256")
     assert key.kid == jwk_thumbprint(private.public_key())
-    (published,) = key.jwks()["keys"]
+    (published,) = SigningKeyRing((key,)).jwks()["keys"]
     assert (published["kid"], published["alg"], published["use"]) == (key.kid, key.algorithm, "sig")
     assert "d" not in published  # never the private part
     tokens = TokenIssuer(key, issuer=settings.jwt_issuer, audience=settings.jwt_audience).issue(

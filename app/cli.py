@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from authsvc.contract import Contract, ContractError, default_contract_path, load_contract
 from authsvc.errors import ConfigError
-from authsvc.serving import SERVICE_EVENT_LOOP as SERVICE_EVENT_LOOP  # bench/ uses it
+from authsvc.web.serving import SERVICE_EVENT_LOOP as SERVICE_EVENT_LOOP  # bench/ uses it
 
 if TYPE_CHECKING:  # pydantic-settings costs ~0.2 s to import; `authsvc mock` never needs it
     from authsvc.config import Settings
@@ -155,8 +155,8 @@ def demo_info(settings: Settings, base_url: str) -> dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from authsvc.serving import check_workers, serve_many, serve_one
     from authsvc.web.http_server import ensure_file_descriptors, quiet_accept_errors
+    from authsvc.web.serving import check_workers, serve_many, serve_one
 
     # Everything that can be wrong is checked before the database is touched, the banner (which
     # holds a dev token) is printed, or the port is bound.

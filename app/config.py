@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from authsvc.cors import normalise_origin
 from authsvc.errors import ConfigError
 from authsvc.smtp_url import parse_smtp_url
+from authsvc.web.cors import normalise_origin
 
 if TYPE_CHECKING:  # the server stack is imported only by the commands that serve
     from authsvc.web.http_server import HttpLimits
@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
-    # Browser pages allowed to call the service: exact origins, comma-separated (authsvc.cors).
+    # Browser pages allowed to call the service: exact origins, comma-separated (authsvc.web.cors).
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # Client addresses (IPs or networks) that GET /metrics answers; anyone else gets the 404.
     metrics_allow: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.0/8", "::1/128")

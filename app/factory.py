@@ -20,10 +20,8 @@ from connexion.security import BearerSecurityHandler
 
 from authsvc.config import Settings
 from authsvc.contract import Contract, default_contract_path, load_contract
-from authsvc.cors import CorsPolicy
 from authsvc.db.checkpoints import WalCheckpointer
 from authsvc.db.engine import create_db_engine, is_sqlite
-from authsvc.edge import Edge, EdgeOptions
 from authsvc.mail.sealing import load_outbox_sealer
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
@@ -39,6 +37,8 @@ from authsvc.web.connexion31 import (
     install_openapi31_support,
     validator_map,
 )
+from authsvc.web.cors import CorsPolicy
+from authsvc.web.edge import Edge, EdgeOptions
 from authsvc.web.http_errors import install_error_handlers
 
 logger = logging.getLogger("authsvc")

@@ -7,7 +7,7 @@ reaches the app, the way nginx does (`large_client_header_buffers`, `client_head
 `worker_connections`, `client_max_body_size`). Every answer it writes is one of the envelopes of
 `authsvc.errors`; the statuses that the contract does not list (408, 413, 414, 431, 503) are the
 README's HTTP-level exceptions. Each carries an `X-Request-ID` and, for a request from an allowed
-origin whose `Origin` header arrived before the refusal, the CORS headers of `authsvc.cors`.
+origin whose `Origin` header arrived before the refusal, the CORS headers of `authsvc.web.cors`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from authsvc import request_id
-from authsvc.cors import CorsPolicy
 from authsvc.errors import AuthServiceError, ConfigError, FailError, RequestValidationError
+from authsvc.web.cors import CorsPolicy
 from authsvc.web.http_errors import envelope
 
 logger = logging.getLogger("authsvc.http")
@@ -140,7 +140,7 @@ def _answer(error: AuthServiceError, edge: Sequence[tuple[bytes, bytes]] = ()) -
 def _edge_headers(
     cors: CorsPolicy, headers: list[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
-    """`X-Request-ID` and, for an allowed `Origin` among `headers`, the CORS headers (authsvc.edge)."""
+    """`X-Request-ID` and, for an allowed `Origin` among `headers`, the CORS headers (authsvc.web.edge)."""
     origin = next((value for name, value in headers if name == b"origin"), None)
     rid = request_id.from_headers(headers)
     return [(b"x-request-id", rid.encode()), *cors.answer_headers(origin)]

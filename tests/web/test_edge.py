@@ -1,4 +1,4 @@
-"""`authsvc.edge`: the request id, `/metrics` (and who may read it), `/readyz`, over real HTTP."""
+"""`authsvc.web.edge`: the request id, `/metrics` (and who may read it), `/readyz`, over real HTTP."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Every request passes here first and every answer last, whoever wrote it (a handl
 security or validation, the request guard, an error handler), so that each one gets its
 `X-Request-ID` and, for an allowed origin, its CORS headers, and is timed and logged once. Two
 answers are given here, before routing and authentication: the `204` to a CORS preflight
-(`authsvc.cors`), and the documented `404` to `GET /metrics` from an address outside
+(`authsvc.web.cors`), and the documented `404` to `GET /metrics` from an address outside
 `AUTHSVC_METRICS_ALLOW`.
 
 Timings are labelled with the operationId Connexion's router found: the router writes it into the
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsvc import metrics, request_id
-from authsvc.cors import CorsPolicy, is_preflight
 from authsvc.errors import NotFound
+from authsvc.web.cors import CorsPolicy, is_preflight
 from authsvc.web.http_errors import render
 
 access_log = logging.getLogger("authsvc.access")

@@ -116,7 +116,7 @@ def serve_many(
 
 
 def _config(settings: Settings, app: Any, **options: Any) -> Any:
-    from authsvc.cors import CorsPolicy
+    from authsvc.web.cors import CorsPolicy
     from authsvc.web.http_server import uvicorn_config
 
     return uvicorn_config(
@@ -149,7 +149,7 @@ def __getattr__(name: str) -> Any:
     """`http_protocol`: the limited protocol class, built in each worker from its settings."""
     if name == "http_protocol":
         from authsvc.config import load_settings
-        from authsvc.cors import CorsPolicy
+        from authsvc.web.cors import CorsPolicy
         from authsvc.web.http_server import limited_protocol
 
         settings = load_settings()

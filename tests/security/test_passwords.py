@@ -237,7 +237,9 @@ def test_check_password__any_normalization_form_of_the_password_matches(password
 
 
 @settings(max_examples=10, deadline=None)
-@given(st.text(ASSIGNED, min_size=1, max_size=20))
+# No surrogates: the code before normalisation could not hash one either (UnicodeEncodeError),
+# so no stored hash is over one.
+@given(st.text(st.characters(exclude_categories=("Cn", "Cs")), min_size=1, max_size=20))
 @example(fullwidth("Corr3ct-Horse"))  # stored as typed before normalisation: rehash
 @example("Cafe\u0301-Horse-1")  # likewise (NFKC composes the accent)
 @example("Corr3ct-Horse-Battery")  # already NFKC: the stored hash is today's, no rehash

@@ -59,7 +59,15 @@ class Settings(BaseSettings):
     # The key that signs the tokens the service issues (accept); the dev key when unset.
     jwt_private_key_file: Path | None = None
     id_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
-    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    # Sessions (authsvc.services.sessions). They replace AUTHSVC_REFRESH_TOKEN_TTL_SECONDS: a
+    # refresh token now lives as long as its session, which ends after this long without a
+    # refresh (idle) or this long after sign-in (absolute), whichever comes first.
+    session_idle_seconds: int = Field(default=7 * 24 * 3600, ge=300)
+    session_absolute_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    # A refresh of the immediate parent within this many seconds of its rotation returns the same
+    # successor (two tabs racing); 0 turns the grace off, so any second use is reuse.
+    refresh_grace_seconds: int = Field(default=10, ge=0, le=300)
+    reset_token_ttl_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
 
     invite_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     resend_limit: int = Field(default=5, ge=1)
@@ -218,6 +226,11 @@ def load_settings(**overrides: Any) -> Settings:
         for k in os.environ
         if k.startswith(ENV_PREFIX) and not k.startswith(TEST_ENV_PREFIX) and k not in known
     )
+    if f"{ENV_PREFIX}REFRESH_TOKEN_TTL_SECONDS" in unknown:
+        raise ConfigError(
+            f"{ENV_PREFIX}REFRESH_TOKEN_TTL_SECONDS is replaced by {ENV_PREFIX}SESSION_IDLE_SECONDS "
+            f"and {ENV_PREFIX}SESSION_ABSOLUTE_SECONDS (a refresh token lives as its session does)"
+        )
     if unknown:
         raise ConfigError(f"unknown setting {', '.join(unknown)} (see README: Configuration)")
     try:

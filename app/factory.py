@@ -39,6 +39,7 @@ from authsvc.services.container import Services, database_runners
 from authsvc.services.health import HealthService
 from authsvc.services.invitations import AcceptanceService
 from authsvc.services.invites import InviteService
+from authsvc.services.sessions import SessionIssuer, SessionPolicy
 from authsvc.services.users import UserService
 
 logger = logging.getLogger("authsvc")
@@ -71,7 +72,14 @@ def build_services(settings: Settings) -> Services:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         id_token_ttl_seconds=settings.id_token_ttl_seconds,
-        refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
+    )
+    sessions = SessionIssuer(
+        tokens=issuer,
+        policy=SessionPolicy(
+            idle_seconds=settings.session_idle_seconds,
+            absolute_seconds=settings.session_absolute_seconds,
+            grace_seconds=settings.refresh_grace_seconds,
+        ),
     )
     return Services(
         invites=InviteService(settings=settings),
@@ -80,7 +88,8 @@ def build_services(settings: Settings) -> Services:
         writes=writes,
         reads=reads,
         users=UserService(settings=settings),
-        acceptance=AcceptanceService(issuer=issuer),
+        acceptance=AcceptanceService(issuer=sessions),
+        sessions=sessions,
     )
 
 

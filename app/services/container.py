@@ -25,15 +25,37 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from authsvc.db.engine import is_sqlite
+from authsvc.db.models import normalize_email
 from authsvc.db.threads import WorkerThreads
-from authsvc.errors import PasswordRejected, ServiceUnavailable
+from authsvc.errors import (
+    InvalidRefreshToken,
+    PasswordRejected,
+    RefreshTokenRequired,
+    ServiceUnavailable,
+    SignInFailed,
+)
 from authsvc.security.issuer import IssuedTokens
-from authsvc.security.passwords import hash_password, password_problems, rejection_message
+from authsvc.security.passwords import (
+    hash_password,
+    password_hasher,
+    password_problems,
+    rejection_message,
+    verify_password,
+)
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
 from authsvc.services.health import HealthService
 from authsvc.services.invitations import AcceptanceService
 from authsvc.services.invites import InviteService, hash_invite_token
+from authsvc.services.logout import logout
+from authsvc.services.refresh_session import refresh_session
+from authsvc.services.sessions import SessionIssuer
+from authsvc.services.sign_in import (
+    complete_sign_in,
+    email_domain,
+    find_credentials,
+    record_failure,
+)
 from authsvc.services.subroles import list_subroles
 from authsvc.services.transactions import Transactions
 from authsvc.services.users import UserChanges, UserFilters, UserPage, UserService
@@ -56,6 +78,7 @@ class Services:
     reads: Transactions
     users: UserService
     acceptance: AcceptanceService
+    sessions: SessionIssuer
     password_hashing: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(PASSWORD_HASHES_AT_ONCE)
     )
@@ -158,9 +181,51 @@ class Services:
             password_hash=password_hash,
         )
 
+    async def sign_in(self, *, email: str, password: str) -> dict[str, Any]:
+        """A new session for e-mail and password, or `SignInFailed` (the same for every cause).
+
+        Every refusal does the same work: one lookup, one Argon2id verification (a dummy hash
+        when there is no usable one), one audit write (authsvc.services.sign_in).
+        """
+        normalized = normalize_email(email)
+        found = await self.reads.run(find_credentials, email=normalized)
+        verified, stale = await anyio.to_thread.run_sync(
+            _verify, found.stored_hash, password, limiter=self.password_hashing
+        )
+        if not verified or found.row is None:
+            await self.writes.run(record_failure, email_hint=email_domain(normalized))
+            raise SignInFailed()
+        new_hash = None
+        if stale:  # the parameters changed since it was stored: rehash while we have it
+            new_hash = await anyio.to_thread.run_sync(
+                hash_password, password, limiter=self.password_hashing
+            )
+        return await self.writes.run(
+            complete_sign_in,
+            issuer=self.sessions,
+            row=found.row,
+            new_hash=new_hash,
+            old_hash=found.stored_hash,
+        )
+
+    async def refresh_session(self, *, refresh_token: str | None) -> IssuedTokens:
+        """Rotate the session's refresh token (authsvc.services.refresh_session)."""
+        if not refresh_token:
+            raise RefreshTokenRequired()
+        outcome = await self.writes.run(
+            refresh_session, issuer=self.sessions, refresh_token=refresh_token
+        )
+        if isinstance(outcome, InvalidRefreshToken):
+            raise outcome
+        return outcome
+
+    async def logout(self, *, principal: Principal, refresh_token: str | None) -> None:
+        """End the bearer's session (and the given refresh token's, if the caller's)."""
+        await self.writes.run(logout, principal=principal, refresh_token=refresh_token)
+
     def jwks(self) -> dict[str, Any]:
         """The public keys of the tokens the service issues (no database)."""
-        return self.acceptance.issuer.signing_key.jwks()
+        return self.sessions.tokens.signing_key.jwks()
 
     async def database_reachable(self) -> bool:
         """True when the database answers a trivial query before the request deadline."""
@@ -172,6 +237,13 @@ class Services:
     def close(self) -> None:
         """Close the pool; the database threads end by themselves once idle."""
         self.writes.engine.dispose()
+
+
+def _verify(stored_hash: str, password: str) -> tuple[bool, bool]:
+    """(matches, needs a rehash): one Argon2id verification, CPU-bound (off the loop)."""
+    if not verify_password(stored_hash, password):
+        return False, False
+    return True, password_hasher().check_needs_rehash(stored_hash)
 
 
 def database_runners(

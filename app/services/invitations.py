@@ -9,23 +9,17 @@ whatever the token, so neither the answer nor its timing says which case it was.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
-from authsvc.db.models import (
-    UserStatus,
-    invitations_table,
-    refresh_tokens_table,
-    subroles_table,
-    users_table,
-)
+from authsvc.db.models import UserStatus, invitations_table, subroles_table, users_table
 from authsvc.db.types import utcnow
 from authsvc.errors import InvalidInvitation
-from authsvc.security.issuer import IssuedTokens, TokenIssuer
+from authsvc.security.issuer import IssuedTokens
 from authsvc.services.audit import record_event
 from authsvc.services.authorization import USER_SUBROLE
+from authsvc.services.sessions import SessionIssuer, start_session
 
 _invitations, _users, _subroles = invitations_table, users_table, subroles_table
 
@@ -68,12 +62,11 @@ _ACTIVATE = (
         updated_by=bindparam("b_user_id"),
     )
 )
-_INSERT_REFRESH_TOKEN = insert(refresh_tokens_table)
 
 
 @dataclass(frozen=True)
 class AcceptanceService:
-    issuer: TokenIssuer
+    issuer: SessionIssuer
 
     def accept_invitation(
         self, connection: Connection, *, token_hash: str, password_hash: str
@@ -97,19 +90,13 @@ class AcceptanceService:
         if activated != 1:
             raise InvalidInvitation()  # the transaction rolls back: the invitation stays usable
         permissions = found.permissions if isinstance(found.permissions, list) else []
-        tokens = self.issuer.issue(
-            user_id=found.user_id, customer_id=found.customer_id, permissions=permissions
-        )
-        connection.execute(
-            _INSERT_REFRESH_TOKEN,
-            {
-                "id": uuid.uuid4(),
-                "user_id": found.user_id,
-                "token_hash": tokens.refresh_token_hash,
-                "created_at": now,
-                "expires_at": tokens.refresh_expires_at,
-                "revoked_at": None,
-            },
+        tokens = start_session(
+            connection,
+            self.issuer,
+            user_id=found.user_id,
+            customer_id=found.customer_id,
+            permissions=permissions,
+            now=now,
         )
         record_event(
             connection,

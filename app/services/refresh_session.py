@@ -156,12 +156,11 @@ def refresh_session(
 
 
 def _within_grace(
-    connection: Connection, issuer: SessionIssuer, found: object, successor: str, now: object
+    connection: Connection, issuer: SessionIssuer, found: Any, successor: str, now: datetime
 ) -> bool:
     """A second refresh of the immediate parent, soon enough, while its successor is unused."""
     grace = issuer.policy.grace_seconds
-    rotated_at = found.rotated_at
-    if grace <= 0 or rotated_at + timedelta(seconds=grace) < now:  # type: ignore[operator]
+    if grace <= 0 or found.rotated_at + timedelta(seconds=grace) < now:
         return False
     child = connection.execute(
         _SUCCESSOR, {"token_hash": hash_refresh_token(successor), "parent": found.id}

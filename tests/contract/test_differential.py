@@ -126,6 +126,13 @@ CORPUS = [
     Request("accept-weak-password", "POST", ACCEPT, None, True, fixed({"password": "weak"})),
     Request("accept-malformed-token", "POST", "/invite/a.b/accept", None, False, fixed({})),
     Request("accept-password-not-string", "POST", ACCEPT, None, False, fixed({"password": 5})),
+    # POST /customer/sign-in, /refresh-token/customer, /customer/logout
+    Request("sign-in-wrong-password", "POST", "/customer/sign-in", None, True, fixed({"email": "ada.admin@example.com", "password": "Wr0ng-Password!"})),
+    Request("sign-in-missing-password", "POST", "/customer/sign-in", None, False, fixed({"email": "ada.admin@example.com"})),
+    Request("refresh-no-token", "POST", "/refresh-token/customer", None, True, fixed({})),
+    Request("refresh-unknown-token", "POST", "/refresh-token/customer", None, True, fixed({"refresh_token": "A" * 43})),
+    Request("refresh-token-not-string", "POST", "/refresh-token/customer", None, False, fixed({"refresh_token": 5})),
+    Request("logout-no-token", "POST", "/customer/logout", None, False),
 ]  # fmt: skip
 
 

@@ -91,7 +91,7 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and the
     # accepted ones inherit the listener's proto. Without it, Nagle and delayed ACKs held answers
-    # back (measured: 16 connections, 220 vs 430 req/s).
+    # back (bench/results/2026-12-04-docstring-figures.md).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -151,7 +151,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from authsvc.factory import create_app
-    from authsvc.http_server import ensure_file_descriptors, quiet_accept_errors, uvicorn_config
+    from authsvc.web.http_server import ensure_file_descriptors, quiet_accept_errors, uvicorn_config
 
     # Everything that can be wrong is checked before the database is touched, the banner (which
     # holds a dev token) is printed, or the port is bound.
@@ -249,7 +249,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
-    from authsvc.mock.cli import run_mock
+    from authsvc.mock.serve.cli import run_mock
 
     _check_port(args.port)
     return int(run_mock(args))
@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mock = commands.add_parser("mock", help="Prism-compatible mock server for a contract")
     try:
-        from authsvc.mock.cli import add_mock_arguments
+        from authsvc.mock.serve.cli import add_mock_arguments
     except ImportError:  # pragma: no cover - the mock package is optional at import time
         mock.add_argument("spec")
     else:
@@ -353,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from authsvc.security.redaction import install_log_redaction
+
+    install_log_redaction()  # every command's log: no invite token, no line past its bound
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -7,6 +7,7 @@ and every error names the variable to fix.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -19,7 +20,7 @@ from authsvc.errors import ConfigError
 from authsvc.smtp_url import parse_smtp_url
 
 if TYPE_CHECKING:  # the server stack is imported only by the commands that serve
-    from authsvc.http_server import HttpLimits
+    from authsvc.web.http_server import HttpLimits
 
 ENV_PREFIX = "AUTHSVC_"
 # Reserved for the test suite and CI (database URL, Prism, Chromium); never read by the service.
@@ -70,8 +71,31 @@ class Settings(BaseSettings):
     reset_token_ttl_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
 
     invite_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Invitation mails (create and resend) per user, and per customer, in a sliding window.
     resend_limit: int = Field(default=5, ge=1)
     resend_window_seconds: int = Field(default=3600, ge=1)
+    invite_mail_limit: int = Field(default=100, ge=1)
+    invite_mail_window_seconds: int = Field(default=3600, ge=1)
+    # Unauthenticated password work (accept) per client address, in a sliding window.
+    accept_limit: int = Field(default=10, ge=1)
+    accept_window_seconds: int = Field(default=60, ge=1)
+    # Sign-in (Cognito's shape): per submitted e-mail, whether or not it exists, this many
+    # failures cost nothing, then each waits a delay from the base doubling to the cap; a quiet
+    # period after the delay ran out forgets them. Per client address, a ceiling on failures.
+    sign_in_free_failures: int = Field(default=5, ge=1)
+    sign_in_backoff_base_seconds: int = Field(default=1, ge=1)
+    sign_in_backoff_cap_seconds: int = Field(default=900, ge=1)
+    sign_in_quiet_seconds: int = Field(default=900, ge=1)
+    sign_in_address_limit: int = Field(default=100, ge=1)
+    sign_in_address_window_seconds: int = Field(default=900, ge=1)
+    # Forgot password: reset mails per submitted e-mail and requests per client address, in a
+    # sliding window; past either the answer is the same 200 and no mail goes.
+    forgot_limit: int = Field(default=3, ge=1)
+    forgot_window_seconds: int = Field(default=3600, ge=1)
+    forgot_address_limit: int = Field(default=30, ge=1)
+    forgot_address_window_seconds: int = Field(default=3600, ge=1)
+    # Peers whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated; none trusted).
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
 
     smtp_url: SecretStr | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -84,7 +108,7 @@ class Settings(BaseSettings):
     outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
 
-    # The HTTP server's own limits (authsvc.http_server), enforced before a request reaches the app;
+    # The HTTP server's own limits (authsvc.web.http_server), enforced before a request reaches the app;
     # nginx's defaults are the anchor (large_client_header_buffers 4 x 8k, client_header_timeout,
     # worker_connections 512).
     http_max_request_line_bytes: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
@@ -93,6 +117,8 @@ class Settings(BaseSettings):
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     http_keepalive_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     http_max_connections: int = Field(default=512, ge=1, le=1_000_000)
+    # nginx's client_max_body_size is 1 MiB too; the contract's largest body is a few hundred bytes.
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -109,6 +135,23 @@ class Settings(BaseSettings):
         unknown = [a for a in value if a not in (*ASYMMETRIC_ALGORITHMS, "HS256")]
         if unknown or not value:
             raise ValueError(f"allowed: RS256, ES256, HS256; got {', '.join(value) or 'nothing'}")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR network: {entry!r}") from None
         return value
 
     @field_validator("app_url", "jwks_url")
@@ -197,7 +240,7 @@ class Settings(BaseSettings):
 
     @property
     def http_limits(self) -> HttpLimits:
-        from authsvc.http_server import HttpLimits
+        from authsvc.web.http_server import HttpLimits
 
         return HttpLimits(
             max_request_line_bytes=self.http_max_request_line_bytes,
@@ -206,6 +249,7 @@ class Settings(BaseSettings):
             header_timeout_seconds=self.http_header_timeout_seconds,
             keepalive_timeout_seconds=self.http_keepalive_timeout_seconds,
             max_connections=self.http_max_connections,
+            max_body_bytes=self.http_max_body_bytes,
         )
 
     @property

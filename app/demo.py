@@ -20,7 +20,7 @@ from authsvc.config import Settings
 from authsvc.db.engine import create_db_engine, make_session_factory
 from authsvc.db.models import Customer, Invitation, Subrole, User, UserStatus
 from authsvc.db.types import utcnow
-from authsvc.services.invites import hash_invite_token
+from authsvc.services.invitations import hash_invite_token
 
 ACTIVE, INVITED = UserStatus.ACTIVE, UserStatus.INVITED
 _NAMESPACE = uuid.UUID("6f1c3f8e-2f47-4a8e-9a55-6b0a7f0c2d11")

@@ -18,7 +18,9 @@
      │    │    └── CustomerUserNotFound       404 NOT_FOUND (get, as published)
      │    ├── CustomerUserDoesNotExist   404 INVALID (patch, as published)
      │    ├── MethodNotAllowed           405 METHOD_NOT_ALLOWED (+ Allow)
-     │    └── RateLimited                429 RATE_LIMITED (+ Retry-After)
+     │    └── RateLimited                429 RATE_LIMITED (+ Retry-After; resend, as published)
+     │         ├── InviteMailsLimited         429 (create: the customer's invitation mails)
+     │         └── TooManyAttempts            429 (password work from one client address)
      ├── Unauthorized               401 {message, errorCode: ERR_UNAUTHORIZED}
      ├── Forbidden                  403 {message, errorCode: ERR_FORBIDDEN}
      └── InternalError              500 {message, errorCode: ERR_INTERNAL_SERVER}
@@ -203,6 +205,24 @@ class RateLimited(FailError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class InviteMailsLimited(RateLimited):
+    """The customer's invitation mails (create and resend) reached the configured limit."""
+
+    default_message = "Too many invitation mails for this customer; try again later"
+
+
+class TooManyAttempts(RateLimited):
+    """Unauthenticated password work from one client address reached the configured limit."""
+
+    default_message = "Too many attempts from this address; try again later"
+
+
+class SignInThrottled(RateLimited):
+    """Too many failed sign-ins for the submitted e-mail or from the client address."""
+
+    default_message = "Too many sign-in attempts; try again later"
 
 
 class Unauthorized(AuthServiceError):

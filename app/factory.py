@@ -18,17 +18,10 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.security import BearerSecurityHandler
 
-from authsvc.asgi_guards import RequestGuard
 from authsvc.config import Settings
-from authsvc.connexion31 import (
-    check_parameters_supported,
-    install_openapi31_support,
-    validator_map,
-)
 from authsvc.contract import Contract, default_contract_path, load_contract
 from authsvc.db.checkpoints import WalCheckpointer
 from authsvc.db.engine import create_db_engine, is_sqlite
-from authsvc.http_errors import install_error_handlers
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import start_background_worker
 from authsvc.security.issuer import TokenIssuer
@@ -36,11 +29,15 @@ from authsvc.security.redaction import install_log_redaction
 from authsvc.security.signing import load_signing_key
 from authsvc.security.tokens import build_token_verifier
 from authsvc.services.container import Services, database_runners
-from authsvc.services.health import HealthService
-from authsvc.services.invitations import AcceptanceService
-from authsvc.services.invites import InviteService
 from authsvc.services.sessions import SessionIssuer, SessionPolicy
-from authsvc.services.users import UserService
+from authsvc.web.asgi_guards import RequestGuard
+from authsvc.web.client_address import ClientAddress
+from authsvc.web.connexion31 import (
+    check_parameters_supported,
+    install_openapi31_support,
+    validator_map,
+)
+from authsvc.web.http_errors import install_error_handlers
 
 logger = logging.getLogger("authsvc")
 OPERATIONS_CONTRACT = default_contract_path("operations.yaml")
@@ -82,14 +79,11 @@ def build_services(settings: Settings) -> Services:
         ),
     )
     return Services(
-        invites=InviteService(settings=settings),
-        health=HealthService(engine=engine),
+        settings=settings,
+        issuer=sessions,
         tokens=build_token_verifier(settings),
         writes=writes,
         reads=reads,
-        users=UserService(settings=settings),
-        acceptance=AcceptanceService(issuer=sessions),
-        sessions=sessions,
     )
 
 
@@ -147,10 +141,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
-        checkpoints = WalCheckpointer(services.health.engine).start()
+        checkpoints = WalCheckpointer(services.engine).start()
         worker = None
         if run_outbox_worker:
-            engine = services.health.engine
+            engine = services.engine
             worker = start_background_worker(
                 engine,
                 build_transport(settings),
@@ -195,5 +189,12 @@ def create_app(
         **common,
     )
     install_error_handlers(app, (operations, contract))
-    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, contracts=(operations, contract)
+    )
+    app.add_middleware(
+        ClientAddress,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        trusted_proxies=settings.trusted_proxies,
+    )
     return app

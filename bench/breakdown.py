@@ -90,7 +90,8 @@ def in_process_service() -> Iterator[tuple[dict[str, Any], Services, AsyncApp, s
 def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
     """Median CPU us per request of each layer over `rounds`, interleaved."""
     from authsvc.db.engine import write_engine
-    from authsvc.services.transactions import run_in_transaction
+    from authsvc.db.runner import run_in_transaction
+    from authsvc.services.resend_invite import resend_invite
 
     samples: dict[str, list[float]] = {}
     with in_process_service() as (info, services, app, path):
@@ -118,18 +119,23 @@ def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
 
         for _ in range(rounds):
             rows = asyncio.run(http_rows())
-            rows["resend transaction alone (InviteService, caller's thread)"] = _cpu_us(
+            rows["resend transaction alone (resend_invite, caller's thread)"] = _cpu_us(
                 lambda: run_in_transaction(
                     write_engine(services.writes.engine),
-                    lambda connection: services.invites.resend_invite(
-                        connection, principal=principal, customer_id=customer, user_id=user
+                    lambda connection: resend_invite(
+                        connection,
+                        settings=services.settings,
+                        principal=principal,
+                        customer_id=customer,
+                        user_id=user,
                     ),
                 ),
                 requests,
             )
             rows["resend transaction via the writer thread (Transactions.call)"] = _cpu_us(
                 lambda: services.writes.call(
-                    services.invites.resend_invite,
+                    resend_invite,
+                    settings=services.settings,
                     principal=principal,
                     customer_id=customer,
                     user_id=user,

@@ -5,7 +5,7 @@ directory, then times each phase in a fresh interpreter (imports included, as a 
 pays them), median of `--rounds`. `--before TREE` also times an older `app/` tree's loader on the
 same document (its verdict cache pointed at an empty temporary directory: a first start).
 
-    python -m bench.contract_startup [--rounds 3] [--before /tmp/before]
+    python -m bench.contract_startup [--rounds 3] [--before DIR]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ contract = load_contract(path)
 t5 = time.perf_counter()
 contract.plans  # every operation's plan (the mock compiles each on its first request)
 t6 = time.perf_counter()
-from authsvc.mock.engine import MockEngine
+from authsvc.mock.engine.pipeline import MockEngine
 MockEngine(contract)
 t7 = time.perf_counter()
 _validate(dict(contract.raw), path, base_uri=contract.refs.uri)
@@ -56,7 +56,7 @@ import json, sys, time
 t0 = time.perf_counter()
 from authsvc.contract import load_contract
 contract = load_contract(sys.argv[1])
-from authsvc.mock.engine import MockEngine
+from authsvc.mock.engine.pipeline import MockEngine
 MockEngine(contract)
 json.dump({"startup": time.perf_counter() - t0}, sys.stdout)
 """

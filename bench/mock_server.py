@@ -22,15 +22,12 @@ HEADERS = (("Authorization", "Bearer bench.token.value"),)
 
 
 def prism_command() -> list[str] | None:
-    """$AUTHSVC_TEST_PRISM_BIN, `prism` on PATH, a local install under /work/prism, or None."""
+    """$AUTHSVC_TEST_PRISM_BIN, else `prism` on PATH, else None (`--install-prism` installs it)."""
     configured = os.environ.get("AUTHSVC_TEST_PRISM_BIN")
     if configured:
         return [configured]
     if found := shutil.which("prism"):
         return [found]
-    local = Path("/work/prism/node_modules/.bin/prism")
-    if local.exists():
-        return [str(local)]
     return None
 
 

@@ -104,7 +104,7 @@ def service(
 @contextmanager
 def postgres_cluster() -> Iterator[str | None]:
     """A private PostgreSQL cluster (the tests' `throwaway_postgres`, fsync off), or None."""
-    from tests.databases import throwaway_postgres
+    from tests.support.databases import throwaway_postgres
 
     with throwaway_postgres() as url:
         yield url

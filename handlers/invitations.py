@@ -8,12 +8,14 @@ from authsvc.services.container import Services
 
 
 async def accept_invitation(
-    invite_token: str, *, services: Services, body: Any = None
+    invite_token: str, client_address: str, *, services: Services, body: Any = None
 ) -> tuple[dict[str, Any], int, dict[str, str]]:
     """POST /invite/{inviteToken}/accept: the user's tokens, as published."""
     # Without a body (or a JSON media type) Connexion hands over raw bytes: no password given.
     password = body.get("password") if isinstance(body, dict) else None
-    tokens = await services.accept_invitation(invite_token=invite_token, password=password)
+    tokens = await services.accept_invitation(
+        invite_token=invite_token, password=password, client_address=client_address
+    )
     data = {
         "access_token": tokens.access_token,
         "id_token": tokens.id_token,

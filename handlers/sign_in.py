@@ -12,10 +12,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def customer_sign_in(
-    *, services: Services, body: dict[str, Any]
+    client_address: str, *, services: Services, body: dict[str, Any]
 ) -> tuple[dict[str, Any], int, dict[str, str]]:
     """POST /customer/sign-in: a new session's tokens, as published (unwrapped)."""
-    data = await services.sign_in(email=body["email"], password=body["password"])
+    data = await services.sign_in(
+        email=body["email"], password=body["password"], client_address=client_address
+    )
     return {"status": "success", "message": "Logged In successfully", "data": data}, 200, NO_STORE
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from authsvc.security.principal import Principal
 from authsvc.services.container import Services
-from authsvc.services.users import UserChanges, UserFilters
+from authsvc.services.read_users import UserFilters
+from authsvc.services.write_users import UserChanges
 
 UPDATED = {"status": "success", "message": "User details updated successfully"}
 

@@ -20,8 +20,8 @@ from authsvc.db.migrate import upgrade_database
 from authsvc.demo import seed_demo_data
 from authsvc.factory import build_services, create_app
 from authsvc.services.container import Services
-from tests import databases
-from tests.mail.support import SmtpServer, free_port
+from tests.support import databases
+from tests.support.mail import SmtpServer, free_port
 
 # pytester (the mock's pytest-plugin tests) must be enabled from the top-level conftest.
 pytest_plugins = ["pytester"]
@@ -89,13 +89,13 @@ def services(settings: Settings) -> Iterator[Services]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = build_services(settings)
     yield services
-    services.health.engine.dispose()
+    services.engine.dispose()
 
 
 @pytest.fixture
 def demo(settings: Settings, services: Services) -> dict[str, Any]:
     """Seeded demo rows plus dev tokens (as `authsvc demo --json` prints them)."""
-    seed_demo_data(make_session_factory(services.health.engine, write=True))
+    seed_demo_data(make_session_factory(services.engine, write=True))
     return demo_info(settings, "http://testserver")
 
 

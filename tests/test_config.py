@@ -6,7 +6,7 @@ import pytest
 
 from authsvc.config import load_settings
 from authsvc.errors import ConfigError
-from authsvc.http_server import HttpLimits
+from authsvc.web.http_server import HttpLimits
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +26,7 @@ def test_http_limits__defaults_are_nginx_like() -> None:
         header_timeout_seconds=10.0,
         keepalive_timeout_seconds=5.0,
         max_connections=512,
+        max_body_bytes=1024 * 1024,
     )
 
 
@@ -33,7 +34,9 @@ def test_http_limits__from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AUTHSVC_HTTP_MAX_HEADER_BYTES", "4096")
     monkeypatch.setenv("AUTHSVC_HTTP_HEADER_TIMEOUT_SECONDS", "1.5")
     monkeypatch.setenv("AUTHSVC_HTTP_MAX_CONNECTIONS", "20")
+    monkeypatch.setenv("AUTHSVC_HTTP_MAX_BODY_BYTES", "65536")
     limits = load_settings().http_limits
+    assert limits.max_body_bytes == 65536
     assert (limits.max_header_bytes, limits.header_timeout_seconds, limits.max_connections) == (
         4096,
         1.5,
@@ -87,3 +90,23 @@ def test_load_settings__invalid__names_the_variable_never_the_secret(
 def test_load_settings__supported_database_urls(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("AUTHSVC_DATABASE_URL", url)
     assert load_settings().database_url == url
+
+
+def test_trusted_proxies__none_by_default() -> None:
+    assert load_settings().trusted_proxies == ()
+
+
+def test_trusted_proxies__addresses_and_networks_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTHSVC_TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.1 ,2001:db8::/32,")
+    assert load_settings().trusted_proxies == ("10.0.0.0/8", "192.0.2.1", "2001:db8::/32")
+
+
+@pytest.mark.parametrize("value", ["proxy.example.com", "10.0.0.0/33", "10.0.0.1:8080"])
+def test_trusted_proxies__anything_else_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("AUTHSVC_TRUSTED_PROXIES", value)
+    with pytest.raises(ConfigError, match="AUTHSVC_TRUSTED_PROXIES: not an IP address or CIDR"):
+        load_settings()

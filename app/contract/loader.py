@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -123,10 +123,11 @@ class Contract:
         """The compiled plan of every operation, by (path, method)."""
         return {(op.path, op.method): self.plan(op) for op in self.operations()}
 
-    def plan(self, operation: Operation) -> OperationPlan:
+    def plan(self, operation: Operation, view: Callable[[Any], Any] | None = None) -> OperationPlan:
         """The plan of one operation, compiled on first use and then kept (a large document
-        need not compile the operations nobody calls before it can answer the first request)."""
-        return self._compiler.plan(operation)
+        need not compile the operations nobody calls before it can answer the first request).
+        `view` rewrites each schema first (`compile_operation`); each view has its own plans."""
+        return self._compiler.plan(operation, view)
 
     @cached_property
     def operations_by_id(self) -> Mapping[str, Operation]:
@@ -134,16 +135,17 @@ class Contract:
 
 
 class _PlanCompiler:
-    """Plans by (path, method), each compiled once; stripping of shared schemas is shared too."""
+    """Plans by (path, method, view), each compiled once; stripping of shared schemas is shared
+    too. The one cache of compiled plans: the service's and the mock's."""
 
     def __init__(self, contract: Contract) -> None:
         self._contract = contract
-        self._plans: dict[tuple[str, str], OperationPlan] = {}
+        self._plans: dict[tuple[str, str, Any], OperationPlan] = {}
         self._memo: dict[str, dict[int, Any]] = {"readOnly": {}, "writeOnly": {}}
         self._lock = threading.Lock()
 
-    def plan(self, operation: Operation) -> OperationPlan:
-        key = (operation.path, operation.method)
+    def plan(self, operation: Operation, view: Callable[[Any], Any] | None) -> OperationPlan:
+        key = (operation.path, operation.method, view)
         found = self._plans.get(key)
         if found is None:
             with self._lock:  # the mock may answer from worker threads (--verify-jwt with JWKS)
@@ -153,6 +155,7 @@ class _PlanCompiler:
                         operation,
                         is_31=self._contract.is_31,
                         compile_schema=self._contract.compile_schema,
+                        view=view,
                         memo=self._memo,
                     )
         return found

@@ -1,7 +1,7 @@
 """The compiled plan of each operation: every validator the service and the mock check it with.
 
 Built once per contract, when first asked for (`Contract.plans`); Connexion's `validator_map`
-(authsvc.connexion31) and the mock engine both read their validators from here, by operation.
+(authsvc.web.connexion31) and the mock engine both read their validators from here, by operation.
 Schemas are compiled with the contract's one registry, so a remaining `$ref` (recursion) is
 followed by jsonschema itself. Request bodies are checked without their `readOnly` properties,
 responses without their `writeOnly` ones, as OpenAPI asks.
@@ -164,15 +164,27 @@ def compile_operation(
     *,
     is_31: bool,
     compile_schema: Callable[[Any], Validator],
+    view: Callable[[Any], Any] | None = None,
     memo: dict[str, dict[int, Any]] | None = None,
 ) -> OperationPlan:
-    """Every validator of `operation` (a `authsvc.contract.Operation`); `memo` carries the
-    readOnly/writeOnly stripping of shared schemas from one operation to the next."""
+    """Every validator of `operation` (a `authsvc.contract.Operation`).
+
+    `view` rewrites each Schema Object before it is compiled (the mock passes Prism's view of a
+    schema, `authsvc.mock.engine.prism_schema.prism_view`); None compiles the schemas as written.
+    `memo` carries the readOnly/writeOnly stripping of shared schemas from one operation to the
+    next; it is keyed by object, so it is used only without a view (a view makes new objects).
+    """
+    if view is not None:
+        memo = None
     memo = {"readOnly": {}, "writeOnly": {}} if memo is None else memo
+    seen: Callable[[Any], Any] = view if view is not None else _as_written
 
     def check(schema: Any) -> Check:
         converted = to_json_schema(schema, is_31=is_31)
         return Check(converted, compile_schema(converted))
+
+    def viewed(params: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [{**p, "schema": seen(parameter_schema(p))} for p in params]
 
     params = [p for p in operation.parameters if isinstance(p, Mapping) and "name" in p]
     by_location: dict[str, list[Mapping[str, Any]]] = {}
@@ -185,7 +197,7 @@ def compile_operation(
     ).items():
         if isinstance(content, Mapping) and "schema" in content:
             bodies[str(media_type)] = check(
-                strip_properties(content["schema"], "readOnly", memo["readOnly"])
+                strip_properties(seen(content["schema"]), "readOnly", memo["readOnly"])
             )
     responses: dict[tuple[str, str], Check] = {}
     response_headers: dict[str, Check] = {}
@@ -195,9 +207,9 @@ def compile_operation(
             continue
         for media_type, content in (response.get("content") or {}).items():
             if isinstance(content, Mapping) and "schema" in content:
-                schema = strip_properties(content["schema"], "writeOnly", memo["writeOnly"])
+                schema = strip_properties(seen(content["schema"]), "writeOnly", memo["writeOnly"])
                 responses[str(key), str(media_type)] = check(schema)
-        declared = header_parameters(response.get("headers") or {})
+        declared = viewed(header_parameters(response.get("headers") or {}))
         if declared:
             schema = location_schema(declared, is_31=is_31)
             response_headers[str(key)] = Check(schema, compile_schema(schema))
@@ -207,14 +219,20 @@ def compile_operation(
         path=operation.path,
         method=operation.method,
         operation_id=operation.operation_id,
-        parameters={(str(p.get("in")), str(p["name"])): check(parameter_schema(p)) for p in params},
+        parameters={
+            (str(p.get("in")), str(p["name"])): check(seen(parameter_schema(p))) for p in params
+        },
         locations={
             loc: Check(schema, compile_schema(schema))
             for loc, specs in by_location.items()
-            for schema in (location_schema(specs, is_31=is_31),)
+            for schema in (location_schema(viewed(specs), is_31=is_31),)
         },
         bodies=bodies,
         responses=responses,
         response_headers=response_headers,
         header_values=header_values,
     )
+
+
+def _as_written(schema: Any) -> Any:
+    return schema

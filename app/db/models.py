@@ -1,4 +1,4 @@
-"""The domain tables: customers, users, invitations, the mail outbox and the audit trail."""
+"""The domain tables: customers, users, invitations, the mail outbox, the audit trail, throttles."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Connection,
     Enum,
@@ -275,6 +276,30 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class ThrottleEvent(Base):
+    """One counted event of a throttled key (authsvc.services.throttle): an attempt, a mail sent.
+
+    `key_digest` is the SHA-256 of the key (a client address, a user or customer id, later an
+    e-mail address), so the table holds no address in the clear. Rows are deleted once past
+    `expires_at`, a few at a time by every new event.
+    """
+
+    __tablename__ = "throttle_events"
+    __table_args__ = (
+        Index("ix_throttle_events_key", "scope", "key_digest", "at"),
+        Index("ix_throttle_events_expires", "expires_at"),
+    )
+
+    # 64-bit on PostgreSQL (a busy limiter outgrows 32 bits); SQLite's rowid is 64-bit anyway.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    scope: Mapped[str] = mapped_column(String(64))
+    key_digest: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 # The same tables for Core statements on the hot path, where rows are written or read without an
 # ORM identity (`Model.__table__` is this Table at runtime, but mypy sees only a FromClause).
 customers_table = Base.metadata.tables[Customer.__tablename__]
@@ -285,6 +310,7 @@ audit_events_table = Base.metadata.tables[AuditEvent.__tablename__]
 subroles_table = Base.metadata.tables[Subrole.__tablename__]
 refresh_tokens_table = Base.metadata.tables[RefreshToken.__tablename__]
 sessions_table = Base.metadata.tables[SignInSession.__tablename__]
+throttle_events_table = Base.metadata.tables[ThrottleEvent.__tablename__]
 
 
 def default_subrole_rows(customer_id: uuid.UUID) -> list[dict[str, Any]]:

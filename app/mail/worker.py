@@ -113,6 +113,10 @@ class OutboxWorker:
             self._record_sent(message_id)
             self._unrecorded.discard(message_id)
         settings = self._settings
+        # Taken before the claim: the lease is stamped inside it, and the claim may return long
+        # after (a wait for SQLite's lock, a queue on the writer thread). Counting from its return
+        # would think a lease fresh that another worker may already have claimed again.
+        claimed_at = time.monotonic()
         claimed = self._write(
             lambda: leases.claim_due(
                 self._sessions,
@@ -121,7 +125,6 @@ class OutboxWorker:
                 lease_seconds=settings.outbox_lease_seconds,
             )
         )
-        claimed_at = time.monotonic()
         report = DeliveryReport(claimed=len(claimed))
         for message in claimed:
             self._deliver(message, report, claimed_at)

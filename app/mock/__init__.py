@@ -10,23 +10,23 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from authsvc.mock.engine import MockEngine
-    from authsvc.mock.model import MockOptions, MockRequest, MockResponse, Violation
-    from authsvc.mock.router import mock_router
-    from authsvc.mock.server import MockApp, create_app
+    from authsvc.mock.engine.model import MockOptions, MockRequest, MockResponse, Violation
+    from authsvc.mock.engine.pipeline import MockEngine
+    from authsvc.mock.serve.router import mock_router
+    from authsvc.mock.serve.server import MockApp, create_app
 
 # Everything is imported on first use: the server never needs respx, a respx user never needs the
 # ASGI server, `authsvc mock` starts faster without either, and the pytest plugin (loaded before
 # coverage starts) must not pull the engine in early.
 _LAZY = {
-    "MockEngine": "authsvc.mock.engine",
-    "MockOptions": "authsvc.mock.model",
-    "MockRequest": "authsvc.mock.model",
-    "MockResponse": "authsvc.mock.model",
-    "Violation": "authsvc.mock.model",
-    "mock_router": "authsvc.mock.router",
-    "MockApp": "authsvc.mock.server",
-    "create_app": "authsvc.mock.server",
+    "MockEngine": "authsvc.mock.engine.pipeline",
+    "MockOptions": "authsvc.mock.engine.model",
+    "MockRequest": "authsvc.mock.engine.model",
+    "MockResponse": "authsvc.mock.engine.model",
+    "Violation": "authsvc.mock.engine.model",
+    "mock_router": "authsvc.mock.serve.router",
+    "MockApp": "authsvc.mock.serve.server",
+    "create_app": "authsvc.mock.serve.server",
 }
 
 

@@ -1,15 +1,15 @@
-"""`python -m app.mock SPEC ...`: the mock server without the authsvc CLI."""
+"""`python -m authsvc.mock SPEC ...`: the mock server without the authsvc CLI."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from authsvc.mock.cli import add_mock_arguments, run_mock
+from authsvc.mock.serve.cli import add_mock_arguments, run_mock
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.mock", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m authsvc.mock", description=__doc__)
     add_mock_arguments(parser)
     return run_mock(parser.parse_args(argv))
 

@@ -1,13 +1,17 @@
-"""Keys from a JWKS URL, cached by `kid`, with a refresh cooldown that bounds outbound fetches.
+"""Keys from a JWKS URL, cached by `kid`, with single-flight fetches and a refresh cooldown.
 
 Rules, in the order `key_for` applies them:
 - a known `kid` in a fresh cache is answered from memory;
-- a known `kid` in an expired cache triggers a refresh by whichever caller gets the lock first
-  (subject to the cooldown); everyone else keeps using the key in memory rather than wait, so
+- a known `kid` in an expired cache starts a refresh (subject to the cooldown) and waits for it;
+  callers that find a refresh already running keep using the key in memory rather than wait, so
   removed keys stop working within `cache_seconds` plus one fetch;
-- an unknown `kid` triggers a fetch only if `cooldown_seconds` have passed since the last attempt,
-  successful or not, so a flood of random `kid`s costs at most one fetch per cooldown window and a
-  JWKS endpoint that is down is not hammered;
+- an unknown `kid` joins the fetch in progress, or starts one if `cooldown_seconds` have passed
+  since the last fetch ENDED, successful or not, so a flood of random `kid`s costs at most one fetch
+  per cooldown window and a JWKS endpoint that is down is not hammered; measured from the end, a
+  fetch slower than the cooldown still leaves a cooldown after it;
+- one fetch at a time (`FetchSchedule`), shared by everyone who waits for it, and nobody waits
+  longer than one fetch `timeout`: the fetch runs in a thread of its own, so a JWKS server that
+  accepts connections but never answers costs each waiter at most `timeout`, not one fetch each;
 - a failed fetch keeps the last good keys (availability over freshness) and surfaces as
   `Unauthorized` only for keys we never had.
 """
@@ -35,6 +39,50 @@ class JwksFetchError(Exception):
     """The JWKS could not be fetched or held no usable key; the last good keys stay in use."""
 
 
+class Flight:
+    """One fetch in progress; `landed` is set once its outcome (new keys or none) is in place."""
+
+    __slots__ = ("landed",)
+
+    def __init__(self) -> None:
+        self.landed = threading.Event()
+
+
+class FetchSchedule:
+    """Single flight with a cooldown: at most one fetch at a time, the next one only `cooldown`
+    after the last one ended.
+
+    `join` and `land` hold one lock, so a caller either joins a flight before it lands (and its
+    event, set after the state is updated, wakes it) or sees the landed state: no lost wake-up.
+    """
+
+    def __init__(self, cooldown_seconds: float, clock: Callable[[], float]) -> None:
+        self._cooldown = cooldown_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._flight: Flight | None = None
+        self._landed_at: float | None = None
+
+    def join(self) -> tuple[Flight, bool] | None:
+        """The flight in progress and False; a new one and True (the caller must start it and
+        `land` it); or None while the cooldown after the last flight runs."""
+        with self._lock:
+            if self._flight is not None:
+                return self._flight, False
+            if self._landed_at is not None and self._clock() - self._landed_at < self._cooldown:
+                return None
+            self._flight = Flight()
+            return self._flight, True
+
+    def land(self, flight: Flight) -> None:
+        """End `flight`: the cooldown starts now, and everyone waiting for it wakes."""
+        with self._lock:
+            if self._flight is flight:
+                self._flight = None
+                self._landed_at = self._clock()
+        flight.landed.set()
+
+
 class JwksKeySource:
     """Thread-safe JWKS key source; see the module docstring for the caching rules."""
 
@@ -54,34 +102,32 @@ class JwksKeySource:
     ) -> None:
         self.url = url
         self._cache_seconds = cache_seconds
-        self._cooldown_seconds = cooldown_seconds
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._clock = clock
         # Replaced wholesale, never mutated, so readers need no lock.
         self._keys: Mapping[str, VerificationKey] = {}
         self._fetched_at: float | None = None
-        self._attempted_at: float | None = None
-        self._lock = threading.Lock()
+        self._schedule = FetchSchedule(cooldown_seconds, clock)
 
     def key_for(self, kid: str | None) -> VerificationKey:
         if kid is None:
             # With several keys in play, a token must say which one signed it.
             raise Unauthorized()
         key = self._keys.get(kid)
-        if key is not None:
-            if not self._expired() or not self._lock.acquire(blocking=False):
-                return key
-            try:
-                self._refresh_if_cooled_down()
-            finally:
-                self._lock.release()
-        else:
-            with self._lock:
-                # Another caller may have fetched while this one waited for the lock.
-                if kid not in self._keys:
-                    self._refresh_if_cooled_down()
-        key = self._keys.get(kid)
+        if key is not None and not self._expired():
+            return key
+        joined = self._schedule.join()
+        if joined is not None:
+            flight, started = joined
+            if started:
+                threading.Thread(
+                    target=self._fly, args=(flight,), name="authsvc-jwks-fetch", daemon=True
+                ).start()
+            if started or key is None:
+                # Bounded whatever the fetch does: a slower fetch lands later for the others.
+                flight.landed.wait(self._timeout)
+            key = self._keys.get(kid)
         if key is None:
             raise Unauthorized()
         return key
@@ -89,20 +135,21 @@ class JwksKeySource:
     def _expired(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._cache_seconds
 
-    def _refresh_if_cooled_down(self) -> None:
-        now = self._clock()
-        if self._attempted_at is not None and now - self._attempted_at < self._cooldown_seconds:
-            return
-        self._attempted_at = now
+    def _fly(self, flight: Flight) -> None:
         try:
             keys = self._fetch()
         except (httpx.HTTPError, JwksFetchError, ValueError, RecursionError) as exc:
             # The exception's class and text name the network or format problem, never a key.
             log.warning("JWKS fetch from %s failed (%s: %s)", self.url, type(exc).__name__, exc)
-            return
-        self._keys = keys
-        self._fetched_at = now
-        log.info("JWKS from %s: %d key(s)", self.url, len(keys))
+        except Exception:
+            # This thread must land its flight whatever happens; the traceback holds no key.
+            log.exception("JWKS fetch from %s failed", self.url)
+        else:
+            self._keys = keys
+            self._fetched_at = self._clock()
+            log.info("JWKS from %s: %d key(s)", self.url, len(keys))
+        finally:
+            self._schedule.land(flight)
 
     def _fetch(self) -> dict[str, VerificationKey]:
         deadline = time.monotonic() + self._timeout

@@ -3,18 +3,18 @@
 `Services` is the facade handlers call: one async method per use case, taking domain arguments
 only (`await services.resend_invite(principal=..., customer_id=..., user_id=...)`). Each method
 runs a synchronous unit of work (a function of a SQLAlchemy `Connection`, see
-`authsvc.services.transactions`) with `await self.writes.run(unit, ...)` or
+`authsvc.db.runner`) with `await self.writes.run(unit, ...)` or
 `await self.reads.run(unit, ...)`. There is one write path: on SQLite `writes` is a single thread
 that owns the write lock, fed by a FIFO queue; on PostgreSQL a few threads, which wait on row
 locks, not on each other. Reads run on threads of their own. The event loop never executes a
 database call and never waits for a pooled connection, so a held lock slows writers only, and
-`GET /openapi.json` or a 401 answers meanwhile (tests/reliability/test_loop_lag.py). It replaced
-running SQLite writes on the loop whenever the lock looked free, which was faster only while
-nothing else held the lock; the comparison is in bench/results/2026-12-01-writepath.md.
+`GET /openapi.json` or a 401 answers meanwhile (tests/reliability/test_loop_lag.py; the figures
+are in bench/results/2026-12-01-writepath.md).
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,61 +24,64 @@ import anyio.to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from authsvc.config import Settings
 from authsvc.db.engine import is_sqlite
 from authsvc.db.models import normalize_email
+from authsvc.db.runner import Transactions
 from authsvc.db.threads import WorkerThreads
 from authsvc.errors import (
     InvalidRefreshToken,
-    PasswordRejected,
     RefreshTokenRequired,
     ServiceUnavailable,
     SignInFailed,
+    SignInThrottled,
+    TooManyAttempts,
 )
 from authsvc.security.issuer import IssuedTokens
-from authsvc.security.passwords import (
-    hash_password,
-    password_hasher,
-    password_problems,
-    rejection_message,
-    verify_password,
-)
+from authsvc.security.passwords import hash_password
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
-from authsvc.services.health import HealthService
-from authsvc.services.invitations import AcceptanceService
-from authsvc.services.invites import InviteService, hash_invite_token
+from authsvc.services.accept_invitation import (
+    accept_invitation,
+    checked_new_password,
+    hash_new_password,
+)
+from authsvc.services.health import database_answers
+from authsvc.services.invitations import hash_invite_token
+from authsvc.services.limits import admit_attempt, raise_unless_allowed
 from authsvc.services.logout import logout
+from authsvc.services.read_users import UserFilters, UserPage, get_user, list_users
 from authsvc.services.refresh_session import refresh_session
+from authsvc.services.resend_invite import resend_invite
 from authsvc.services.sessions import SessionIssuer
 from authsvc.services.sign_in import (
+    begin_sign_in,
+    check_credentials,
     complete_sign_in,
     email_domain,
-    find_credentials,
     record_failure,
 )
 from authsvc.services.subroles import list_subroles
-from authsvc.services.transactions import Transactions
-from authsvc.services.users import UserChanges, UserFilters, UserPage, UserService
+from authsvc.services.write_users import UserChanges, create_user, update_user
 
 # Threads for reads, and for PostgreSQL writes. Together they stay below the engine's pool (size
 # plus overflow), so a database thread never waits for a connection that another one holds.
 READ_THREADS = 4
 POSTGRES_WRITE_THREADS = 8
-# Argon2id takes 19 MiB and ~25 ms of one core per hash: at most this many at once, so a burst of
-# accepts cannot exhaust memory or every thread of the pool.
-PASSWORD_HASHES_AT_ONCE = 2
+# Argon2id takes 19 MiB and a few tens of ms of one core per hash: at most one at a time per core
+# but one, so a flood of accepts leaves a core to the event loop (tests/reliability/
+# test_accept_flood.py) and cannot exhaust memory or every thread of the pool.
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+PASSWORD_HASHES_AT_ONCE = max(1, _CPUS - 1)
 
 
 @dataclass(frozen=True)
 class Services:
-    invites: InviteService
-    health: HealthService
+    settings: Settings
+    issuer: SessionIssuer  # the token issuer with the session lifetimes
     tokens: TokenVerifier
     writes: Transactions
     reads: Transactions
-    users: UserService
-    acceptance: AcceptanceService
-    sessions: SessionIssuer
     password_hashing: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(PASSWORD_HASHES_AT_ONCE)
     )
@@ -92,7 +95,8 @@ class Services:
     ) -> None:
         """Resend a user's invitation, or raise the documented refusal (audited either way)."""
         refusal = await self.writes.run(
-            self.invites.resend_invite,
+            resend_invite,
+            settings=self.settings,
             principal=principal,
             customer_id=customer_id,
             user_id=user_id,
@@ -105,7 +109,7 @@ class Services:
     ) -> UserPage:
         """One page of the customer's users (stable order, filters as documented)."""
         return await self.reads.run(
-            self.users.list_users, principal=principal, customer_id=customer_id, filters=filters
+            list_users, principal=principal, customer_id=customer_id, filters=filters
         )
 
     async def get_customer_user(
@@ -113,7 +117,7 @@ class Services:
     ) -> dict[str, Any]:
         """The user and their customer's company record, as published."""
         return await self.reads.run(
-            self.users.get_user, principal=principal, customer_id=customer_id, user_id=user_id
+            get_user, principal=principal, customer_id=customer_id, user_id=user_id
         )
 
     async def create_customer_user(
@@ -129,7 +133,8 @@ class Services:
     ) -> uuid.UUID:
         """Create an INVITED user and queue their invite mail, atomically; the new user's id."""
         return await self.writes.run(
-            self.users.create_user,
+            create_user,
+            settings=self.settings,
             principal=principal,
             customer_id=customer_id,
             first_name=first_name,
@@ -147,9 +152,9 @@ class Services:
         user_id: uuid.UUID,
         changes: UserChanges,
     ) -> None:
-        """Apply a PATCH (audited); see `UserService.update_user` for the status rules."""
+        """Apply a PATCH (audited); see `write_users.update_user` for the status rules."""
         await self.writes.run(
-            self.users.update_user,
+            update_user,
             principal=principal,
             customer_id=customer_id,
             user_id=user_id,
@@ -162,50 +167,60 @@ class Services:
         """The customer's subroles, as published."""
         return await self.reads.run(list_subroles, principal=principal, customer_id=customer_id)
 
-    async def accept_invitation(self, *, invite_token: str, password: str | None) -> IssuedTokens:
-        """Check the password rules, hash it (off the loop), then use up the invitation.
+    async def accept_invitation(
+        self, *, invite_token: str, password: str | None, client_address: str
+    ) -> IssuedTokens:
+        """Check the password rules, count the attempt, hash it (off the loop), use up the invitation.
 
         The password is hashed before the invitation is looked up, whatever the token: an
-        unknown token costs what a valid one does (see authsvc.services.invitations).
+        unknown token costs what a valid one does (see authsvc.services.accept_invitation). That
+        cost is why each client address gets a limited number of attempts (`TooManyAttempts`).
         """
-        problems = password_problems(password or "")
-        if problems:
-            raise PasswordRejected(rejection_message(problems))
-        assert password is not None  # an absent password breaks every rule
-        password_hash = await anyio.to_thread.run_sync(
-            hash_password, password, limiter=self.password_hashing
+        checked = checked_new_password(password)
+        admitted = await self.writes.run(
+            admit_attempt, self.settings, client_address=client_address
         )
+        raise_unless_allowed(admitted, TooManyAttempts)
+        password_hash = await hash_new_password(checked, self.password_hashing)
         return await self.writes.run(
-            self.acceptance.accept_invitation,
+            accept_invitation,
+            issuer=self.issuer,
             token_hash=hash_invite_token(invite_token),
             password_hash=password_hash,
         )
 
-    async def sign_in(self, *, email: str, password: str) -> dict[str, Any]:
+    async def sign_in(self, *, email: str, password: str, client_address: str) -> dict[str, Any]:
         """A new session for e-mail and password, or `SignInFailed` (the same for every cause).
 
-        Every refusal does the same work: one lookup, one Argon2id verification (a dummy hash
-        when there is no usable one), one audit write (authsvc.services.sign_in).
+        Counted by the throttle first (`SignInThrottled`, no hash spent), then one Argon2id check
+        off the loop whoever the e-mail names, then one write: the failure or the session
+        (authsvc.services.sign_in).
         """
         normalized = normalize_email(email)
-        found = await self.reads.run(find_credentials, email=normalized)
-        verified, stale = await anyio.to_thread.run_sync(
-            _verify, found.stored_hash, password, limiter=self.password_hashing
+        attempt = await self.writes.run(
+            begin_sign_in,
+            settings=self.settings,
+            email=normalized,
+            client_address=client_address,
         )
-        if not verified or found.row is None:
+        if isinstance(attempt, SignInThrottled):
+            raise attempt
+        check = await check_credentials(attempt.credentials, password, self.password_hashing)
+        if not check.matches or attempt.credentials.row is None:
             await self.writes.run(record_failure, email_hint=email_domain(normalized))
             raise SignInFailed()
         new_hash = None
-        if stale:  # the parameters changed since it was stored: rehash while we have it
+        if check.needs_rehash:  # the normalisation or the parameters changed since it was stored
             new_hash = await anyio.to_thread.run_sync(
                 hash_password, password, limiter=self.password_hashing
             )
         return await self.writes.run(
             complete_sign_in,
-            issuer=self.sessions,
-            row=found.row,
+            settings=self.settings,
+            issuer=self.issuer,
+            attempt=attempt,
+            email=normalized,
             new_hash=new_hash,
-            old_hash=found.stored_hash,
         )
 
     async def refresh_session(self, *, refresh_token: str | None) -> IssuedTokens:
@@ -213,7 +228,7 @@ class Services:
         if not refresh_token:
             raise RefreshTokenRequired()
         outcome = await self.writes.run(
-            refresh_session, issuer=self.sessions, refresh_token=refresh_token
+            refresh_session, issuer=self.issuer, refresh_token=refresh_token
         )
         if isinstance(outcome, InvalidRefreshToken):
             raise outcome
@@ -225,25 +240,23 @@ class Services:
 
     def jwks(self) -> dict[str, Any]:
         """The public keys of the tokens the service issues (no database)."""
-        return self.sessions.tokens.signing_key.jwks()
+        return self.issuer.tokens.signing_key.jwks()
 
     async def database_reachable(self) -> bool:
         """True when the database answers a trivial query before the request deadline."""
         try:
-            return await self.reads.run(self.health.database_answers)
+            return await self.reads.run(database_answers)
         except (ServiceUnavailable, DBAPIError):
             return False
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine both paths use (tests and the lifespan's checkpoints need it)."""
+        return self.writes.engine
 
     def close(self) -> None:
         """Close the pool; the database threads end by themselves once idle."""
         self.writes.engine.dispose()
-
-
-def _verify(stored_hash: str, password: str) -> tuple[bool, bool]:
-    """(matches, needs a rehash): one Argon2id verification, CPU-bound (off the loop)."""
-    if not verify_password(stored_hash, password):
-        return False, False
-    return True, password_hasher().check_needs_rehash(stored_hash)
 
 
 def database_runners(

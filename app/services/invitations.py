@@ -1,118 +1,99 @@
-"""Accepting an invitation: the invited user sets a password, becomes ACTIVE and gets tokens.
+"""Invitations: issue one (with its invite mail), revoke the pending one, and the token's hash.
 
-The unit of work is found by the SHA-256 of the token, with every condition of a usable invitation
-in one statement (not revoked by a resend or a deactivation, not accepted, not expired, user still
-INVITED). An unknown, superseded, expired or used token therefore takes the same path and gets the
-same answer (`InvalidInvitation`); the Argon2id hash of the password is computed before the lookup
-whatever the token, so neither the answer nor its timing says which case it was.
+The one mechanism behind create-user and resend (same template, same outbox, same delivery); the
+use cases that call it are `write_users` and `resend_invite`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, insert, update
 
-from authsvc.db.models import UserStatus, invitations_table, subroles_table, users_table
-from authsvc.db.types import utcnow
-from authsvc.errors import InvalidInvitation
-from authsvc.security.issuer import IssuedTokens
-from authsvc.services.audit import record_event
-from authsvc.services.authorization import USER_SUBROLE
-from authsvc.services.sessions import SessionIssuer, start_session
+from authsvc.config import Settings
+from authsvc.db.models import invitations_table
+from authsvc.mail.compose import compose_invite
+from authsvc.mail.outbox import enqueue
+from authsvc.services.limits import count_invitation_mail
 
-_invitations, _users, _subroles = invitations_table, users_table, subroles_table
-
-_USABLE_INVITATION = (
-    select(
-        _invitations.c.id,
-        _invitations.c.user_id,
-        _users.c.customer_id,
-        _subroles.c.permissions,
-    )
-    .select_from(
-        _invitations.join(_users, _users.c.id == _invitations.c.user_id).outerjoin(
-            _subroles, USER_SUBROLE
-        )
-    )
+_invitations = invitations_table
+_REVOKE_PENDING = (
+    update(_invitations)
     .where(
-        _invitations.c.token_hash == bindparam("token_hash"),
+        _invitations.c.user_id == bindparam("b_user_id"),  # bare column names are reserved
         _invitations.c.revoked_at.is_(None),
         _invitations.c.accepted_at.is_(None),
-        _invitations.c.expires_at > bindparam("now"),
-        _users.c.status == UserStatus.INVITED,
     )
-    # PostgreSQL: two accepts of one token queue here; the second then finds it used.
-    .with_for_update(of=_invitations)
+    .values(revoked_at=bindparam("b_now"))
 )
-_MARK_ACCEPTED = (
-    update(_invitations)
-    .where(_invitations.c.id == bindparam("b_id"), _invitations.c.accepted_at.is_(None))
-    .values(accepted_at=bindparam("b_now"))
-)
-_ACTIVATE = (
-    update(_users)
-    .where(_users.c.id == bindparam("b_user_id"), _users.c.status == UserStatus.INVITED)
-    .values(
-        status=UserStatus.ACTIVE,
-        is_email_verified=True,
-        is_first_login=False,
-        password_hash=bindparam("b_password_hash"),
-        updated_at=bindparam("b_now"),
-        updated_by=bindparam("b_user_id"),
+_INSERT_INVITATION = insert(_invitations)
+
+
+def hash_invite_token(token: str) -> str:
+    """The only form in which an invite token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_invite_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def issue_invitation(
+    connection: Connection,
+    settings: Settings,
+    *,
+    created_by: str,
+    customer_id: uuid.UUID,
+    user_id: uuid.UUID,
+    email: str,
+    first_name: str,
+    customer_name: str,
+    now: datetime,
+    counted: bool = True,
+) -> None:
+    """Revoke the user's pending invitation, insert a new one and queue its invite mail.
+
+    In the caller's transaction: the invitation and its mail commit together, or neither. The
+    one mechanism behind resend and create (same template, same outbox, same delivery). The mail
+    counts against the user's and the customer's invitation-mail limits (`InviteMailsLimited`
+    past the customer's), unless `counted` is False: for the operator's own bootstrap.
+    """
+    if counted:
+        count_invitation_mail(
+            connection, settings, customer_id=customer_id, user_id=user_id, now=now
+        )
+    connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now})
+    token = new_invite_token()
+    expires_at = now + timedelta(seconds=settings.invite_ttl_seconds)
+    # Inserted after the revoke above; the one-pending index still guards a concurrent insert
+    # (IntegrityError is retried by run_in_transaction).
+    connection.execute(
+        _INSERT_INVITATION,
+        {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "customer_id": customer_id,
+            "token_hash": hash_invite_token(token),
+            "created_by": created_by,
+            "created_at": now,
+            "expires_at": expires_at,
+            "revoked_at": None,
+            "accepted_at": None,
+        },
     )
-)
+    mail = compose_invite(
+        settings=settings,
+        first_name=first_name,
+        customer_name=customer_name,
+        token=token,
+        expires_at=expires_at,
+    )
+    enqueue(connection, kind="invite", recipient=email, mail=mail, settings=settings)
 
 
-@dataclass(frozen=True)
-class AcceptanceService:
-    issuer: SessionIssuer
-
-    def accept_invitation(
-        self, connection: Connection, *, token_hash: str, password_hash: str
-    ) -> IssuedTokens:
-        """Use up the invitation, activate its user with the password, and issue their tokens.
-
-        A unit of work; `InvalidInvitation` (nothing written) unless the invitation is usable.
-        """
-        now = utcnow()
-        found = connection.execute(
-            _USABLE_INVITATION, {"token_hash": token_hash, "now": now}
-        ).one_or_none()
-        if found is None:
-            raise InvalidInvitation()
-        if connection.execute(_MARK_ACCEPTED, {"b_id": found.id, "b_now": now}).rowcount != 1:
-            raise InvalidInvitation()  # accepted meanwhile (cannot happen under the row lock)
-        activated = connection.execute(
-            _ACTIVATE,
-            {"b_user_id": found.user_id, "b_password_hash": password_hash, "b_now": now},
-        ).rowcount
-        if activated != 1:
-            raise InvalidInvitation()  # the transaction rolls back: the invitation stays usable
-        permissions = found.permissions if isinstance(found.permissions, list) else []
-        tokens = start_session(
-            connection,
-            self.issuer,
-            user_id=found.user_id,
-            customer_id=found.customer_id,
-            permissions=permissions,
-            now=now,
-        )
-        record_event(
-            connection,
-            actor=str(found.user_id),
-            action="invitation.accept",
-            outcome="success",
-            customer_id=found.customer_id,
-            user_id=found.user_id,
-            detail={
-                "changes": {
-                    "status": {"before": str(UserStatus.INVITED), "after": str(UserStatus.ACTIVE)},
-                    "is_email_verified": {"before": False, "after": True},
-                    # That a password was set, never what it (or its hash) is.
-                    "password": {"before": "unset", "after": "set"},
-                },
-                "invitation_id": str(found.id),
-            },
-        )
-        return tokens
+def revoke_pending_invitation(connection: Connection, user_id: uuid.UUID, now: datetime) -> int:
+    """Revoke the user's pending invitation, if any (its link stops working); how many were."""
+    return connection.execute(_REVOKE_PENDING, {"b_user_id": user_id, "b_now": now}).rowcount

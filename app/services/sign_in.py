@@ -1,9 +1,15 @@
 """Signing in with e-mail and password: a new session and its tokens, or one answer for every refusal.
 
 A wrong password, an unknown e-mail, an INVITED or an INACTIVE user get `SignInFailed`, the same
-bytes, after the same work: one lookup (`find_credentials`), one Argon2id verification (of a dummy
-hash when there is no usable one), one write (`record_failure`). Only a success differs, after the
-answer is decided. The Argon2 work runs off the event loop in the facade (container.py).
+bytes, after the same work: one unit that counts the attempt and looks the user up
+(`begin_sign_in`), one password check (`check_credentials`, of a dummy hash when there is no usable
+one), one unit that records the failure (`record_failure`). Only a success differs, after the
+answer is decided. The Argon2 work runs off the event loop, bounded by the facade's limiter.
+
+Brute force meets the one throttle (authsvc.services.limits): every attempt is counted before the
+password is checked, per submitted normalised e-mail (a `Backoff`, whether or not the address
+exists, so a 429 says nothing about it) and per client address (a `Window`); a success takes both
+back (`complete_sign_in`), so what remains counted are failures. A refused attempt costs no hash.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from sqlalchemy import Connection, bindparam, select, update
 
+from authsvc.config import Settings
 from authsvc.db.models import (
     UserStatus,
     customers_table,
@@ -21,11 +30,14 @@ from authsvc.db.models import (
     users_table,
 )
 from authsvc.db.types import utcnow
+from authsvc.errors import SignInThrottled
 from authsvc.security.issuer import IssuedTokens
-from authsvc.security.passwords import hash_password
+from authsvc.security.passwords import PasswordCheck, check_password, hash_password
 from authsvc.services.audit import record_event
 from authsvc.services.authorization import USER_SUBROLE
+from authsvc.services.limits import address_key, sign_in_per_address, sign_in_per_email
 from authsvc.services.sessions import SessionIssuer, start_session
+from authsvc.services.throttle import Decision, clear, hit, release
 
 _users, _subroles, _customers = users_table, subroles_table, customers_table
 
@@ -81,6 +93,49 @@ class Credentials:
     row: Any  # None unless the user may sign in (ACTIVE, active customer, a password)
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A counted sign-in attempt: the credentials to check and the events to take back on success."""
+
+    credentials: Credentials
+    per_address: Decision
+
+
+def begin_sign_in(
+    connection: Connection, *, settings: Settings, email: str, client_address: str
+) -> Attempt | SignInThrottled:
+    """A unit of work: count the attempt (address, then e-mail), then find the credentials.
+
+    A refusal is audited and returned (so the audit commits) before any password work.
+    """
+    per_address = hit(connection, sign_in_per_address(settings), address_key(client_address))
+    per_email = hit(connection, sign_in_per_email(settings), email) if per_address.allowed else None
+    if per_email is None or not per_email.allowed:
+        release(connection, per_address)
+        wait = max(per_address.retry_after, per_email.retry_after if per_email else 0)
+        record_event(
+            connection,
+            actor="anonymous",
+            action="session.sign_in",
+            outcome="throttled",
+            detail={
+                "email_domain": email_domain(email),
+                "limit": "address" if not per_address.allowed else "email",
+            },
+        )
+        return SignInThrottled(wait)
+    return Attempt(find_credentials(connection, email=email), per_address)
+
+
+async def check_credentials(
+    credentials: Credentials, password: str, limiter: anyio.CapacityLimiter
+) -> PasswordCheck:
+    """The Argon2id check (NFKC, then as typed), off the event loop; the same work for all."""
+    return await anyio.to_thread.run_sync(
+        check_password, credentials.stored_hash, password, limiter=limiter
+    )
+
+
 def find_credentials(connection: Connection, *, email: str) -> Credentials:
     """The user of a normalised e-mail, or the dummy hash (one query either way)."""
     row = connection.execute(_CREDENTIALS, {"email": email}).one_or_none()
@@ -110,13 +165,20 @@ def record_failure(connection: Connection, *, email_hint: str) -> None:
 def complete_sign_in(
     connection: Connection,
     *,
+    settings: Settings,
     issuer: SessionIssuer,
-    row: Any,
+    attempt: Attempt,
+    email: str,
     new_hash: str | None,
-    old_hash: str,
 ) -> dict[str, Any]:
-    """Start the session (and store a rehash); the published sign-in `data`."""
+    """Take the attempt back from the throttle, start the session (and store a rehash).
+
+    Returns the published sign-in `data`.
+    """
     now = utcnow()
+    row, old_hash = attempt.credentials.row, attempt.credentials.stored_hash
+    release(connection, attempt.per_address)
+    clear(connection, sign_in_per_email(settings), email)
     if new_hash is not None:
         connection.execute(_REHASH, {"b_user_id": row.id, "b_old": old_hash, "b_new": new_hash})
     permissions = [p for p in row.permissions or [] if isinstance(p, str)]

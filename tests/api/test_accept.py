@@ -12,6 +12,7 @@ import statistics
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -21,13 +22,15 @@ from sqlalchemy import select, update
 from starlette.testclient import TestClient
 from uvicorn.logging import AccessFormatter
 
+from authsvc.config import Settings, load_settings
 from authsvc.db.models import Invitation, RefreshToken, UserStatus, invitations_table
 from authsvc.db.types import utcnow
 from authsvc.security.issuer import hash_refresh_token
+from authsvc.security.passwords import RULE_CHARACTERS
 from authsvc.security.redaction import InviteTokenRedactor
 from authsvc.services.container import Services
-from tests.api.contract_check import assert_documented, example_of
-from tests.api.lifecycle_support import (
+from tests.support.contract_check import assert_documented, example_of
+from tests.support.lifecycle import (
     ACCEPT,
     GOOD_PASSWORD,
     accept_url,
@@ -43,6 +46,21 @@ from tests.api.lifecycle_support import (
 )
 
 JWKS = "/.well-known/jwks.json"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Overrides the conftest fixture: accepts from one test client go past the attempt limit.
+
+    This module is about accepting; the limit on attempts is tests/api/test_throttle.py's.
+    """
+    return load_settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        app_url="https://app.example.test",
+        accept_limit=1000,
+    )
 
 
 def _invite(
@@ -153,6 +171,37 @@ def test_accept__common_password_is_refused(
     assert assert_documented(response, ACCEPT)["message"] == "password is too common"
 
 
+# Issue 18, item 5: accepted before passwords were normalised (invisible characters counted as
+# characters and as symbols). The message is the published one when a published rule is broken.
+INVISIBLE = {
+    "combining": ("Aa" + "\u0301" * 6, "password_rules"),
+    "zero-width": ("Aa" + "\u200b" * 6, "password_rules"),
+    "nul": ("Aa" + "\x00" * 6, "password_rules"),
+    "control": ("Aa" + "\x01" * 6, "password_rules"),
+    "rlo": ("Aa!" + "\u202e" * 5, None),
+}
+
+
+@pytest.mark.parametrize(("password", "example"), INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_accept__invisible_characters_are_a_documented_400_and_change_nothing(
+    client: TestClient,
+    demo: dict[str, Any],
+    services: Services,
+    password: str,
+    example: str | None,
+) -> None:
+    user_id, token = _invite(client, demo, services)
+    response = _accept(client, token, password)
+    assert response.status_code == 400
+    body = assert_documented(response, ACCEPT)
+    if example is not None:
+        assert body == example_of(400, ACCEPT, example)
+    else:
+        assert (body["errorCode"], body["message"]) == ("INVALID", RULE_CHARACTERS)
+    assert user_row(services, user_id).status is UserStatus.INVITED
+    assert _accept(client, token).status_code == 200  # the link was not used up
+
+
 def _unusable_tokens(
     client: TestClient, demo: dict[str, Any], services: Services
 ) -> dict[str, str]:
@@ -165,7 +214,7 @@ def _unusable_tokens(
     )
     assert resend.status_code == 200
     _b, expired = _invite(client, demo, services, email="eve.expired@example.com")
-    with services.health.engine.begin() as connection:
+    with services.engine.begin() as connection:
         connection.execute(
             update(invitations_table)
             .where(invitations_table.c.user_id == uuid.UUID(_b))

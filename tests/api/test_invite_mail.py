@@ -19,7 +19,7 @@ from authsvc.db.types import utcnow
 from authsvc.mail.transport import build_transport
 from authsvc.mail.worker import OutboxWorker
 from authsvc.services.container import Services
-from tests.mail.support import SmtpServer
+from tests.support.mail import SmtpServer
 
 LINK = re.compile(r"https://app\.example\.test/invite/([A-Za-z0-9_\-]+)")
 
@@ -34,7 +34,7 @@ def worker(settings: Settings, services: Services, smtp: SmtpServer) -> OutboxWo
     smtp_settings = settings.model_copy(
         update={"smtp_url": SecretStr(smtp.url), "outbox_backoff_seconds": 0.01}
     )
-    return OutboxWorker(services.health.engine, build_transport(smtp_settings), smtp_settings)
+    return OutboxWorker(services.engine, build_transport(smtp_settings), smtp_settings)
 
 
 def resend(client: TestClient, demo: dict[str, Any]) -> int:
@@ -44,7 +44,7 @@ def resend(client: TestClient, demo: dict[str, Any]) -> int:
 
 def valid_invitation(services: Services, token: str) -> Invitation | None:
     digest = hashlib.sha256(token.encode()).hexdigest()
-    with Session(services.health.engine) as session:
+    with Session(services.engine) as session:
         invitation = session.scalars(
             select(Invitation).where(Invitation.token_hash == digest)
         ).one()

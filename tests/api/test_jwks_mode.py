@@ -20,7 +20,7 @@ from authsvc.security.jwk import public_jwk
 from authsvc.security.keys import DevKeys, load_or_create_dev_keys
 from authsvc.security.principal import RESEND_INVITE_PERMISSION
 from authsvc.security.tokens import mint_token
-from tests.security.helpers import RecordingServer, recording_server
+from tests.support.keys import RecordingServer, recording_server
 
 JWKS_PATH = "/.well-known/jwks.json"
 
@@ -38,10 +38,10 @@ def jwks_client(settings: Settings, jwks: RecordingServer) -> Iterator[TestClien
     )
     jwks_settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = build_services(jwks_settings)
-    seed_demo_data(make_session_factory(services.health.engine, write=True))
+    seed_demo_data(make_session_factory(services.engine, write=True))
     with create_app(jwks_settings, services=services).test_client() as client:
         yield client
-    services.health.engine.dispose()
+    services.engine.dispose()
 
 
 def other_dev_keys(tmp_path: Any) -> DevKeys:

@@ -22,9 +22,9 @@ import jwt
 import pytest
 from pydantic import SecretStr
 
-from tests.api.contract_check import assert_documented, example_of
-from tests.mail.support import SmtpServer
 from tests.reliability.conftest import LiveService, serve_factory
+from tests.support.contract_check import assert_documented, example_of
+from tests.support.mail import SmtpServer
 
 API = "/auth/api/v1"
 LINK = re.compile(r"https://app\.example\.test/invite/([A-Za-z0-9_\-]+)")

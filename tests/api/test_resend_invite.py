@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from authsvc.db.models import AuditEvent, Invitation, OutboxMessage, User, UserStatus
 from authsvc.services.container import Services
-from tests.api.contract_check import assert_documented, example_of
+from tests.support.contract_check import assert_documented, example_of
 
 BASE = "/auth/api/v1"
 
@@ -26,7 +26,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def db(services: Services) -> Session:
-    return Session(services.health.engine)
+    return Session(services.engine)
 
 
 def test_resend_invite__admin_gets_the_documented_200(
@@ -197,7 +197,7 @@ def test_resend_invite__too_many_resends_is_429_with_retry_after(
     client: TestClient, demo: dict[str, Any], services: Services
 ) -> None:
     url = resend_url(demo["customer_id"], demo["invited_user_id"])
-    limit = services.invites.settings.resend_limit
+    limit = services.settings.resend_limit
     statuses = [
         client.post(url, headers=bearer(demo["admin_token"])).status_code for _ in range(limit)
     ]
@@ -206,7 +206,7 @@ def test_resend_invite__too_many_resends_is_429_with_retry_after(
     assert response.status_code == 429
     assert assert_documented(response)["errorCode"] == "RATE_LIMITED"
     retry_after = int(response.headers["Retry-After"])
-    assert 1 <= retry_after <= services.invites.settings.resend_window_seconds
+    assert 1 <= retry_after <= services.settings.resend_window_seconds
     with db(services) as session:
         assert session.query(OutboxMessage).count() == limit
 

@@ -22,8 +22,8 @@ from authsvc.db.types import utcnow
 from authsvc.demo import DEMO
 from authsvc.security.passwords import hash_password
 from authsvc.services.container import Services
-from tests.api.contract_check import assert_documented, example_of
-from tests.api.lifecycle_support import BASE, GOOD_PASSWORD, bearer, db, users_url
+from tests.support.contract_check import assert_documented, example_of
+from tests.support.lifecycle import BASE, GOOD_PASSWORD, bearer, db, users_url
 
 SIGN_IN = "sign_in.customer_sign_in"
 REFRESH = "sign_in.refresh_customer_token"
@@ -110,7 +110,7 @@ def test_refresh__after_the_grace_window_a_rotated_token_is_reuse(
 ) -> None:
     first = _signed_in(client, services)
     second = _refresh(client, first["refresh_token"]).json()["data"]
-    services_grace = services.sessions.policy.grace_seconds
+    services_grace = services.issuer.policy.grace_seconds
     assert services_grace > 0
     with db(services) as session, session.begin():  # the rotation happened a while ago
         session.execute(
@@ -231,7 +231,7 @@ def test_sign_in__every_refusal_is_the_same_bytes_after_the_same_queries(
         "invited": ("ivy.invited@example.com", GOOD_PASSWORD),
         "inactive": ("abe.active@example.com", GOOD_PASSWORD),
     }
-    engine = services.health.engine
+    engine = services.engine
     bodies, queries = {}, {}
     for case in CASES:
         seen, record = _statements()

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.api.contract_check import assert_documented, example_of
-from tests.api.lifecycle_support import BASE, SUBROLES, bearer
+from tests.support.contract_check import assert_documented, example_of
+from tests.support.lifecycle import BASE, SUBROLES, bearer
 
 
 def subroles_url(customer_id: Any) -> str:

@@ -18,8 +18,8 @@ from authsvc.db.models import AuditEvent, RefreshToken, User, UserStatus
 from authsvc.db.types import utcnow
 from authsvc.demo import DEMO
 from authsvc.services.container import Services
-from tests.api.contract_check import assert_documented, example_of
-from tests.api.lifecycle_support import (
+from tests.support.contract_check import assert_documented, example_of
+from tests.support.lifecycle import (
     CREATE,
     GET,
     LIST,

@@ -24,7 +24,7 @@ from authsvc.demo import DEMO
 from authsvc.security.keys import load_or_create_dev_keys
 from authsvc.security.tokens import TokenMinter
 from authsvc.services.container import Services
-from tests.api.lifecycle_support import BASE, bearer, db, new_user_body, users_url
+from tests.support.lifecycle import BASE, bearer, db, new_user_body, users_url
 
 EVERY_PERMISSION = ["users:read", "users:write", "users:resend-invite"]
 

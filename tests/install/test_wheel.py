@@ -57,7 +57,7 @@ def test_wheel__carries_every_module_and_data_file(wheel: zipfile.ZipFile, folde
 def test_wheel__entry_points_name_the_package(wheel: zipfile.ZipFile) -> None:
     entry_points = wheel.read("authsvc-0.1.0.dist-info/entry_points.txt").decode()
     assert "authsvc = authsvc.cli:main" in entry_points
-    assert "authsvc_mock = authsvc.mock.pytest_plugin" in entry_points
+    assert "authsvc_mock = authsvc.mock.serve.pytest_plugin" in entry_points
 
 
 def test_wheel__installed_package_serves_mocks_and_plugs_into_a_client_project() -> None:

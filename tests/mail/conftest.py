@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from authsvc.config import Settings
-from tests.mail.support import SmtpServer, make_settings
+from tests.support.mail import SmtpServer, make_settings
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from authsvc.mail.compose import ComposedMail, accept_url, compose_invite, one_line
-from tests.mail.support import make_settings
+from tests.support.mail import make_settings
 
 EXPIRES = datetime(2030, 1, 7, 12, 30, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from authsvc.db.engine import make_session_factory, write_engine
 from authsvc.db.models import OutboxMessage, OutboxStatus
 from authsvc.db.types import utcnow
 from authsvc.mail import leases
-from tests.mail.support import enqueue_invites, make_settings, outbox_rows
+from tests.support.mail import enqueue_invites, make_settings, outbox_rows
 
 
 def _fail(

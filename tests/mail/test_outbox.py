@@ -12,7 +12,7 @@ from authsvc.db.engine import write_engine
 from authsvc.db.models import OutboxStatus
 from authsvc.mail.compose import ComposedMail
 from authsvc.mail.outbox import enqueue, message_id_domain, new_message_id
-from tests.mail.support import make_settings, outbox_rows
+from tests.support.mail import make_settings, outbox_rows
 
 MAIL = ComposedMail(subject="Hello", text="text body", html="<p>html body</p>")
 

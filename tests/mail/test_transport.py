@@ -33,7 +33,7 @@ from authsvc.mail.transport import (
     eml_filename,
     parse_smtp_url,
 )
-from tests.mail.support import SMTP_USER, SmtpServer, free_port, make_settings
+from tests.support.mail import SMTP_USER, SmtpServer, free_port, make_settings
 
 MAIL_FROM = "Example Auth <no-reply@mail.example.test>"
 MAIL = OutboundMail(

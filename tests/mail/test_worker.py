@@ -25,7 +25,7 @@ from authsvc.db.models import OutboxStatus
 from authsvc.mail import leases
 from authsvc.mail.transport import OutboundMail, Transport, build_transport
 from authsvc.mail.worker import DeliveryReport, OutboxWorker, start_background_worker
-from tests.mail.support import SmtpServer, enqueue_invites, free_port, make_settings, outbox_rows
+from tests.support.mail import SmtpServer, enqueue_invites, free_port, make_settings, outbox_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -197,6 +197,31 @@ def test_deliver_due__frozen_worker_outlives_lease__duplicates_at_most_the_one_i
     assert reports == [DeliveryReport(claimed=3, sent=1, skipped=2)]
     assert smtp_server.count_by_message_id() == {i: 2 if i == in_flight else 1 for i in ids}
     assert statuses(engine) == [OutboxStatus.SENT] * 3
+
+
+def test_deliver_due__claim_returns_after_its_leases_expired__renews_and_skips_not_resends(
+    engine: Engine, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    settings = make_settings(tmp_path, smtp_url=smtp_server.url, outbox_lease_seconds=0.3)
+    ids = enqueue_invites(engine, settings, 2)
+    live = OutboxWorker(engine, build_transport(settings), settings, owner="live")
+    writes: list[str] = []
+
+    def late_claim(write: Callable[[], Any]) -> Any:
+        result = write()
+        if not writes:
+            # The claim's answer reaches the worker late (a lock wait, a queue): meanwhile its
+            # leases expire and another worker claims and sends the messages.
+            time.sleep(0.35)
+            assert live.deliver_due() == DeliveryReport(claimed=2, sent=2)
+        writes.append("write")
+        return result
+
+    late = OutboxWorker(
+        engine, build_transport(settings), settings, owner="late", writes=late_claim
+    )
+    assert late.deliver_due() == DeliveryReport(claimed=2, skipped=2)
+    assert smtp_server.count_by_message_id() == dict.fromkeys(ids, 1)
 
 
 def test_deliver_due__two_workers_drain_one_outbox__each_message_once(

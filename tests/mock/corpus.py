@@ -170,6 +170,7 @@ CASES: list[Case] = [
     # petstore 3.0: apiKey, basic, query/header params, several media types and examples
     ("pets-missing-header", PETS, "GET", "/pets", {"X-API-Key": "k"}, None),
     ("pets-list", PETS, "GET", "/pets", KEY, None),
+    ("pets-head-on-get", PETS, "HEAD", "/pets", KEY, None),
     ("pets-bad-query", PETS, "GET", "/pets?limit=0&tag=fish", KEY, None),
     ("pets-query-not-integer", PETS, "GET", "/pets?limit=abc", KEY, None),
     ("pets-query-coerced", PETS, "GET", "/pets?limit=5&tag=dog", KEY, None),

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from authsvc.contract import Contract, Operation
-from authsvc.mock.sampler import sample
+from authsvc.mock.engine.sampler import sample
 
 # Left out: @readme/oas-examples' parameters-style documents. Prism 5.14 exits on their first
 # request without an optional array header (a TypeError in its deserializer), and their 3.1
@@ -336,7 +336,7 @@ def ajv_cannot_compile(schema: Any) -> bool:
     ajv throws on `nullable` without `type` (http-spec converts `nullable` only next to a single
     type), and on `nullable: false` next to a type that allows null.
     """
-    from authsvc.mock.prism_schema import prism_view
+    from authsvc.mock.engine.prism_schema import prism_view
 
     stack = [prism_view(schema)]
     while stack:

@@ -139,10 +139,10 @@ def _short(value: Any) -> str:
 
 def main(argv: list[str]) -> int:
     from authsvc.contract import ContractError, load_contract
-    from authsvc.mock.server import MockApp
+    from authsvc.mock.serve.server import MockApp
     from tests.mock.realworld import DOCUMENTS, generate, require_documents
-    from tests.mock.servers import require_prism, running_mock, running_prism
     from tests.mock.test_realworld import explainer
+    from tests.support.mock_servers import require_prism, running_mock, running_prism
 
     files = require_documents()
     command = require_prism()

@@ -1,4 +1,4 @@
-"""`authsvc mock` / `python -m app.mock`: options, one-line errors, routes printed at startup."""
+"""`authsvc mock` / `python -m authsvc.mock`: options, one-line errors, routes printed at startup."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from authsvc.mock.cli import add_mock_arguments, build_options, run_mock
+from authsvc.mock.serve.cli import add_mock_arguments, build_options, run_mock
 from tests.mock.conftest import CONTRACTS
-from tests.mock.servers import free_port, wait_until_up
+from tests.support.mock_servers import free_port, wait_until_up
 
 
 def _parse(*argv: str) -> argparse.Namespace:

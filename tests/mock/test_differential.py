@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from authsvc.mock.server import MockApp
+from authsvc.mock.serve.server import MockApp
 from tests.mock.conftest import CONTRACTS
 from tests.mock.corpus import CASES, DYNAMIC_CASES, KNOWN_DIFFERENCES, Case, as_kwargs
-from tests.mock.servers import require_prism, running_mock, running_prism
+from tests.support.mock_servers import require_prism, running_mock, running_prism
 
 CLIENT_HEADERS = (
     "www-authenticate",

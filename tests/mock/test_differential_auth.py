@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from authsvc.contract import default_contract_path, load_contract
-from authsvc.mock.server import MockApp
-from tests.api.contract_check import operation_for, routes
-from tests.mock.servers import require_prism, running_mock, running_prism
+from authsvc.mock.serve.server import MockApp
+from tests.support.contract_check import operation_for, routes
+from tests.support.mock_servers import require_prism, running_mock, running_prism
 
 C = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 U = "3fa85f64-5717-4562-b3fc-2c963f66afa7"

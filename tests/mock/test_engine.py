@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from authsvc.contract import Contract
 from authsvc.mock import MockEngine, MockOptions, MockRequest
-from authsvc.mock.security import JwtCheck
+from authsvc.mock.serve.jwt import JwtCheck
 from tests.mock.corpus import BEARER, CASES, DYNAMIC_CASES, RESEND, Case
 
 C = "3fa85f64-5717-4562-b3fc-2c963f66afa6"

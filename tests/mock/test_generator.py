@@ -1,4 +1,4 @@
-"""Dynamic bodies (`authsvc.mock.generator`): valid against their schema, repeatable with a seed."""
+"""Dynamic bodies (`authsvc.mock.engine.generator`): valid against their schema, repeatable with a seed."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from authsvc.contract import Contract, load_contract, strip_properties, to_json_schema
 from authsvc.contract.dialect import FORMATS, validator_class
-from authsvc.mock.engine import MockEngine
-from authsvc.mock.generator import generate
-from authsvc.mock.model import MockOptions, MockRequest
-from authsvc.mock.sampler import sample
+from authsvc.mock.engine.generator import generate
+from authsvc.mock.engine.model import MockOptions, MockRequest
+from authsvc.mock.engine.pipeline import MockEngine
+from authsvc.mock.engine.sampler import sample
 
 
 def make_validator(schema: Any, *, is_31: bool) -> Any:

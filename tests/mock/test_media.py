@@ -1,4 +1,4 @@
-"""Media types (`authsvc.mock.media`): Accept negotiation with q-values and ranges, serialisation."""
+"""Media types (`authsvc.mock.engine.media`): Accept negotiation with q-values and ranges, serialisation."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ from typing import Any
 
 import pytest
 
-from authsvc.mock.media import best_match, essence, is_json, parse_accept, serialise, wildcard_match
-from authsvc.mock.problems import MockProblem
+from authsvc.mock.engine.media import (
+    best_match,
+    essence,
+    is_json,
+    parse_accept,
+    serialise,
+    wildcard_match,
+)
+from authsvc.mock.engine.problems import MockProblem
 
 OFFERED = ["application/json", "application/xml", "text/plain"]
 

@@ -1,4 +1,4 @@
-"""Negotiation (`authsvc.mock.negotiation`): which status, media type and example a request gets."""
+"""Negotiation (`authsvc.mock.engine.negotiation`): which status, media type and example a request gets."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from authsvc.contract import Contract
-from authsvc.mock.negotiation import (
+from authsvc.mock.engine.negotiation import (
     NO_EXAMPLE,
     find_response,
     for_invalid_request,
     for_valid_request,
 )
-from authsvc.mock.problems import MockProblem
+from authsvc.mock.engine.problems import MockProblem
 
 TWO_PETS = [{"id": 1, "name": "Rex", "tag": "dog"}, {"id": 2, "name": "Tom", "tag": "cat"}]
 SCHEMA = "<from schema>"  # the body is sampled or generated from the schema, not an example

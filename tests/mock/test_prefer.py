@@ -1,11 +1,11 @@
-"""Preferences (`authsvc.mock.prefer`): the `Prefer` header, its `__` query forms, malformed values."""
+"""Preferences (`authsvc.mock.engine.prefer`): the `Prefer` header, its `__` query forms, malformed values."""
 
 from __future__ import annotations
 
 import pytest
 
-from authsvc.mock.prefer import Preferences, parse_preferences
-from authsvc.mock.problems import MockProblem
+from authsvc.mock.engine.prefer import Preferences, parse_preferences
+from authsvc.mock.engine.problems import MockProblem
 
 Query = dict[str, list[str]]
 

@@ -13,7 +13,7 @@ from tests.mock.conftest import CONTRACTS
 def test_pytest_plugin__imports_without_side_effects() -> None:
     import respx
 
-    module = importlib.import_module("authsvc.mock.pytest_plugin")
+    module = importlib.import_module("authsvc.mock.serve.pytest_plugin")
     assert hasattr(module, "authsvc_mock")
     assert not respx.mock.routes  # no router was started by the import
 
@@ -51,6 +51,6 @@ def test_pytest_plugin__fixture_in_a_client_suite(
     pytester.makepyfile("import httpx\n\n" + body)
     # Installed, the package registers the plugin itself; from a checkout, load it by name.
     installed = any(ep.name == "authsvc_mock" for ep in entry_points(group="pytest11"))
-    options = ["-q"] if installed else ["-q", "-p", "authsvc.mock.pytest_plugin"]
+    options = ["-q"] if installed else ["-q", "-p", "authsvc.mock.serve.pytest_plugin"]
     result = pytester.runpytest_inprocess(*options)
     result.assert_outcomes(passed=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from authsvc.contract import Contract, ContractError, load_contract
-from authsvc.mock.server import MockApp
+from authsvc.mock.serve.server import MockApp
 from tests.mock.realworld import (
     DOCUMENTS,
     Document,
@@ -23,7 +23,7 @@ from tests.mock.realworld import (
     require_documents,
 )
 from tests.mock.replay import Case, Explainer, Observed, Report, replay
-from tests.mock.servers import require_prism, running_mock, running_prism
+from tests.support.mock_servers import require_prism, running_mock, running_prism
 
 
 def explainer(contract: Contract) -> Explainer:

@@ -9,9 +9,9 @@ import pytest
 
 from authsvc.contract import Contract, default_contract_path
 from authsvc.mock import MockApp, MockEngine, MockRequest, mock_router
-from authsvc.mock.router import _ResponseHeaders
+from authsvc.mock.serve.router import _ResponseHeaders
 from tests.mock.corpus import CASES, RESEND, as_kwargs
-from tests.mock.servers import running_mock
+from tests.support.mock_servers import running_mock
 
 BASE = "https://api.joinworth.com/auth/api/v1"
 SAMPLE = [c for c in CASES if c[1] == "seed.yaml"][:20] + [c for c in CASES if c[1] != "seed.yaml"][

@@ -1,4 +1,4 @@
-"""Routing (`authsvc.mock.routing`): which operation a method and raw path reach, or Prism's 404/405."""
+"""Routing (`authsvc.mock.engine.routing`): which operation a method and raw path reach, or Prism's 404/405."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from authsvc.contract import Contract, load_contract
-from authsvc.mock.problems import MockProblem
-from authsvc.mock.routing import Router, normalise_path, param_name
+from authsvc.mock.engine.problems import MockProblem
+from authsvc.mock.engine.routing import Router, normalise_path, param_name
 
 
 def _contract(paths: dict[str, Any], servers: list[dict[str, Any]] | None = None) -> Contract:

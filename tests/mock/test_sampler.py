@@ -1,4 +1,4 @@
-"""Static bodies (`authsvc.mock.sampler`): the value Prism serves for a schema without an example."""
+"""Static bodies (`authsvc.mock.engine.sampler`): the value Prism serves for a schema without an example."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from authsvc.contract import Contract, load_contract
-from authsvc.mock.sampler import deterministic_uuid, infer_type, sample
+from authsvc.mock.engine.sampler import deterministic_uuid, infer_type, sample
 
 UUID_V4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 

@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import ignored_auth
 
 from authsvc.contract import default_contract_path, load_contract
 from authsvc.mock import MockApp, MockOptions
-from tests.mock.servers import running_mock
+from tests.support.mock_servers import running_mock
 
 schema = schemathesis.openapi.from_path(default_contract_path())
 

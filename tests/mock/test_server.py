@@ -14,10 +14,10 @@ import pytest
 
 from authsvc.contract import Contract
 from authsvc.mock import MockApp, MockOptions
-from authsvc.mock.serving import CoalescingTransport
+from authsvc.mock.serve.serving import CoalescingTransport
 from tests.mock.conftest import CONTRACTS
 from tests.mock.corpus import BEARER, RESEND
-from tests.mock.servers import running_mock
+from tests.support.mock_servers import running_mock
 
 
 def test_server__delay_is_applied(contracts: dict[str, Contract]) -> None:
@@ -176,6 +176,18 @@ def test_server__http_framing_over_one_connection(contracts: dict[str, Contract]
     assert continued.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 ")
 
 
+def test_server__head_on_a_get_operation_is_405_with_allow(contracts: dict[str, Contract]) -> None:
+    """As Prism answers it (a `head` operation is matched by its own method only), plus `Allow`."""
+    headers = {"X-API-Key": "k"}
+    with running_mock(MockApp(contracts["petstore-30.yaml"])) as url:
+        head = httpx.head(url + "/pets/1", headers=headers)
+        get = httpx.get(url + "/pets/1", headers=headers)
+    assert head.status_code == 405
+    assert head.headers["allow"] == "DELETE, GET"
+    assert head.content == b""
+    assert get.status_code == 200
+
+
 async def _echo_upstream(scope: Any, receive: Any, send: Any) -> None:
     """A real server behind the proxy: it answers with the headers it got, a Location and a Date."""
     if scope["type"] != "http":
@@ -216,7 +228,7 @@ def test_server__proxy_forwards_the_real_peer_and_rewrites_location(
 def test_server__proxy_to_a_closed_upstream_is_a_502_that_does_not_name_it(
     contracts: dict[str, Contract],
 ) -> None:
-    from tests.mock.servers import free_port
+    from tests.support.mock_servers import free_port
 
     closed = f"http://127.0.0.1:{free_port()}"
     with running_mock(MockApp(contracts["seed.yaml"], proxy=closed)) as url:
@@ -310,7 +322,7 @@ def test_server__sigterm_stops_the_mock_promptly_while_a_hostile_edit_loads(
     import subprocess
     import sys
 
-    from tests.mock.servers import free_port, wait_until_up
+    from tests.support.mock_servers import free_port, wait_until_up
 
     spec = tmp_path / "contract.yaml"
     spec.write_text(_valid("first"))

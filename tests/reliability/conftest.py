@@ -55,7 +55,7 @@ def serve_factory(tmp_path: Path, database_url: str | None) -> ServeFactory:
         settings = load_settings(**values)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         services = build_services(settings)
-        engine = services.health.engine
+        engine = services.engine
         seed_demo_data(make_session_factory(engine, write=True))
         app = create_app(settings, services=services, run_outbox_worker=run_outbox_worker)
         with live_server(app) as base_url:

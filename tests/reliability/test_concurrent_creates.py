@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from authsvc.db.models import Invitation, OutboxMessage, User
-from tests.api.contract_check import assert_documented, example_of
 from tests.reliability.conftest import ServeFactory
 from tests.reliability.support import API, bearer
+from tests.support.contract_check import assert_documented, example_of
 
 REQUESTS = 100
 EMAIL = "dora.duplicate@example.com"

@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import databases
-from tests.contract.processes import free_port
 from tests.reliability.conftest import LiveService, ServeFactory
 from tests.reliability.support import bearer, resend_path, wait_until
+from tests.support import databases
+from tests.support.processes import free_port
 
 DB_TIMEOUT = 1.0
 INTERNAL_ERROR = {"message": "Internal Server Error", "errorCode": "ERR_INTERNAL_SERVER"}

@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.contract.processes import (
+from tests.reliability.support import resend_path
+from tests.support.processes import (
     Running,
     authsvc_bin,
     free_port,
@@ -34,12 +35,13 @@ from tests.contract.processes import (
     stop,
     wait_for_http,
 )
-from tests.reliability.support import resend_path
 
 HEADER_TIMEOUT = 1.5
 KEEPALIVE_TIMEOUT = 1.0
 MAX_CONNECTIONS = 40
+MAX_BODY = 64 * 1024
 SETTINGS = {
+    "AUTHSVC_HTTP_MAX_BODY_BYTES": str(MAX_BODY),
     "AUTHSVC_HTTP_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
     "AUTHSVC_HTTP_KEEPALIVE_TIMEOUT_SECONDS": str(KEEPALIVE_TIMEOUT),
     "AUTHSVC_HTTP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
@@ -186,6 +188,121 @@ def test_pipelined_request_then_huge_header__first_answered_then_431(service: Se
     assert answer.raw.startswith(b"HTTP/1.1 200 ")
     refusal = Answer(answer.raw[answer.raw.index(b"HTTP/1.1 431 ") :], closed=True)
     assert_envelope(refusal, 431)
+
+
+def accept_head(*extra: bytes) -> bytes:
+    lines = [b"POST /auth/api/v1/invite/abc/accept HTTP/1.1", b"Host: t", *extra]
+    return b"\r\n".join([*lines, b"Content-Type: application/json", b"", b""])
+
+
+def assert_413(answer: Answer) -> None:
+    assert_envelope(answer, 413)
+    assert answer.body["errorCode"] == "PAYLOAD_TOO_LARGE"
+    assert answer.headers["connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    "length", [MAX_BODY + 1, 64 * 1024 * 1024, 2**40], ids=["limit+1", "64mb", "1tb"]
+)
+def test_declared_body_over_the_limit__413_before_a_byte_of_it_is_sent(
+    service: Service, length: int
+) -> None:
+    answer = exchange(service, accept_head(b"Content-Length: %d" % length))
+    assert_413(answer)
+
+
+def test_chunked_body__413_as_soon_as_it_passes_the_limit(service: Service) -> None:
+    chunk = b"a" * 4096
+    with service.connect() as sock:
+        sock.sendall(accept_head(b"Transfer-Encoding: chunked"))
+        # One byte past the limit and no end: the answer cannot wait for the rest.
+        with suppress(OSError):
+            for _ in range(MAX_BODY // len(chunk)):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"1\r\na\r\n")
+        answer = read_answer(sock)
+    assert_413(answer)
+
+
+def chunked(body: bytes) -> bytes:
+    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
+def test_chunked_body_within_the_limit__is_the_request_body(service: Service) -> None:
+    user = f"/auth/api/v1/customers/{service.demo['customer_id']}/users/"
+    user += service.demo["active_user_id"]
+    head = b"\r\n".join(
+        [
+            b"PATCH %s HTTP/1.1" % user.encode(),
+            b"Host: t",
+            bearer(service),
+            b"Content-Type: application/json",
+            b"Transfer-Encoding: chunked",
+            b"Connection: close",
+            b"",
+            b"",
+        ]
+    )
+    patched = exchange(service, head + chunked(b'{"first_name": "Chunked"}'))
+    assert patched.status == 200, patched.raw[:300]
+    got = exchange(
+        service,
+        b"GET %s HTTP/1.1\r\nHost: t\r\n%s\r\nConnection: close\r\n\r\n"
+        % (user.encode(), bearer(service)),
+    )
+    assert got.body["data"]["first_name"] == "Chunked"
+
+
+def test_chunked_body_of_a_request_answered_first__no_second_answer_then_closed(
+    service: Service,
+) -> None:
+    users = f"/auth/api/v1/customers/{service.demo['customer_id']}/users".encode()
+    head = b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" % users
+    chunk = b"a" * 4096
+    with service.connect() as sock:
+        sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")  # and no token
+        first = b""
+        while not first.endswith(b"}"):  # the 401, sent before any of the body
+            first += sock.recv(65536)
+        with suppress(OSError):
+            for _ in range(MAX_BODY // len(chunk) + 1):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        rest = read_answer(sock)
+    assert first.startswith(b"HTTP/1.1 401 ")
+    assert rest.closed
+    assert rest.raw == b""  # no 413 for a request already answered
+
+
+def test_body_at_the_limit__reaches_the_app(service: Service) -> None:
+    body = b'{"password": "x"}'.ljust(MAX_BODY)  # JSON may end in spaces
+    answer = exchange(service, accept_head(b"Content-Length: %d" % len(body)) + body)
+    assert_envelope(answer, 400)  # the password rules: the app read it
+    assert answer.body["errorCode"] != "PAYLOAD_TOO_LARGE"
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        accept_head(b"Content-Length: %d" % (MAX_BODY + 1)),
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+    ],
+    ids=["413", "431"],
+)
+def test_refusal_after_an_answered_request_on_one_connection__answered(
+    service: Service, second: bytes
+) -> None:
+    with service.connect() as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        first = b""
+        while not first.endswith(b"}\n"):
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        with suppress(OSError):
+            sock.sendall(second)
+        answer = read_answer(sock)
+    assert answer.closed
+    assert answer.status in (413, 431)
+    assert_envelope(answer, answer.status)
 
 
 def test_large_but_allowed_head__served(service: Service) -> None:

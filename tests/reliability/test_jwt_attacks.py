@@ -107,7 +107,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
         database_url=f"sqlite:///{directory / 'authsvc.db'}",
     )
     services = build_services(settings)
-    seed_demo_data(make_session_factory(services.health.engine, write=True))
+    seed_demo_data(make_session_factory(services.engine, write=True))
     app = create_app(settings, services=services)
     recorder = RecordingServer()
     with recorder.running(), app.test_client() as client:
@@ -119,7 +119,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
             settings.jwt_audience,
             recorder,
         )
-    services.health.engine.dispose()
+    services.engine.dispose()
 
 
 def _alg_none(w: World) -> str:
@@ -166,10 +166,10 @@ def _embedded_jwk(w: World) -> str:
 
 def _session_tokens(w: World, *, end: bool) -> IssuedTokens:
     """Real tokens of a real session of the demo admin (ended at once when `end`)."""
-    with w.services.health.engine.begin() as connection:
+    with w.services.engine.begin() as connection:
         tokens = start_session(
             connection,
-            w.services.sessions,
+            w.services.issuer,
             user_id=DEMO.admin_user_id,
             customer_id=DEMO.customer_id,
             permissions=["users:resend-invite"],
@@ -244,13 +244,13 @@ def test_jwt_attack__an_id_token_is_no_refresh_token(world: World) -> None:
 
 @pytest.mark.parametrize("attack", [a[1] for a in ATTACKS], ids=[a[0] for a in ATTACKS])
 def test_jwt_attack__documented_401(world: World, attack: Callable[[World], str]) -> None:
-    before = outbox_count(world.services.health.engine)
+    before = outbox_count(world.services.engine)
     response = _post(world, attack(world))
     assert response.status_code == 401, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.json() == UNAUTHORIZED
-    assert outbox_count(world.services.health.engine) == before
+    assert outbox_count(world.services.engine) == before
     assert world.recorder.requests == [], "the service fetched a URL named by a token"
 
 
@@ -262,7 +262,7 @@ def test_jwt_attack__documented_401(world: World, attack: Callable[[World], str]
 def test_jwt_attack__valid_token_of_a_caller_who_may_no_longer_call__401(
     client: TestClient, demo: dict[str, Any], services: Services, change: str
 ) -> None:
-    engine = services.health.engine
+    engine = services.engine
     with Session(engine) as session, session.begin():
         if change == "deleted":
             session.delete(session.get_one(User, DEMO.admin_user_id))
@@ -280,5 +280,5 @@ def test_jwt_attack__valid_token_of_a_caller_who_may_no_longer_call__401(
 
 def test_jwt_attack__demo_info_tokens_match_the_world(world: World) -> None:
     """Guard: the module's app trusts the same dev key as `authsvc demo` would print."""
-    settings = world.services.invites.settings
+    settings = world.services.settings
     assert demo_info(settings, "http://x")["public_key_pem"] == world.keys.public_pem.decode()

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.contract.processes import free_port, run_demo, running
 from tests.reliability.support import API, bearer, resend_path, wait_until
+from tests.support.processes import free_port, run_demo, running
 
 BANNER = re.compile(r"Auth Service \(development\).*?More tokens and IDs:[^\n]*\n", re.DOTALL)
 INVITE_LINK = re.compile(r"/invite/([A-Za-z0-9_%-]{20,})")

@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.contract.processes import free_port, run_demo, running
 from tests.reliability.support import API, bearer, resend_path
+from tests.support.processes import free_port, run_demo, running
 
 HOLD_SECONDS = 4.0
 RESENDS = 100
@@ -74,19 +74,26 @@ async def burst(url: str, token: str) -> list[httpx.Response]:
         )
 
 
-def probe(base_url: str, resend: str, until: float) -> dict[str, list[float]]:
-    """Latency of each database-free request (and /healthz), one at a time, until `until`."""
-    requests = {
-        "openapi.json": ("GET", f"{API}/openapi.json", 200),
-        "no token (401)": ("POST", resend, 401),
-        "healthz": ("GET", "/healthz", 200),
+def probe(
+    base_url: str, resend: str, until: float, *, read: tuple[str, str] | None = None
+) -> dict[str, list[float]]:
+    """Latency of each database-free request (and /healthz), one at a time, until `until`.
+
+    `read` (a path and a bearer token) adds an authenticated read of the database.
+    """
+    requests: dict[str, tuple[str, str, int, dict[str, str]]] = {
+        "openapi.json": ("GET", f"{API}/openapi.json", 200, {}),
+        "no token (401)": ("POST", resend, 401, {}),
+        "healthz": ("GET", "/healthz", 200, {}),
     }
+    if read is not None:
+        requests["authenticated read"] = ("GET", read[0], 200, bearer(read[1]))
     latencies: dict[str, list[float]] = {name: [] for name in requests}
     with httpx.Client(base_url=base_url, timeout=30) as client:
         while not latencies["healthz"] or time.monotonic() < until:
-            for name, (method, path, status) in requests.items():
+            for name, (method, path, status, headers) in requests.items():
                 started = time.perf_counter()
-                response = client.request(method, path)
+                response = client.request(method, path, headers=headers)
                 latencies[name].append(time.perf_counter() - started)
                 assert response.status_code == status, (name, response.status_code)
             time.sleep(0.05)

@@ -22,8 +22,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session as DbSession
 
 from authsvc.db.models import OutboxMessage, OutboxStatus
-from tests.contract.processes import running
-from tests.mail.support import SmtpServer, enqueue_invites, free_port, make_settings
 from tests.reliability.conftest import ServeFactory
 from tests.reliability.support import (
     bearer,
@@ -32,6 +30,8 @@ from tests.reliability.support import (
     resend_path,
     wait_until,
 )
+from tests.support.mail import SmtpServer, enqueue_invites, free_port, make_settings
+from tests.support.processes import running
 
 FAST_RETRIES: dict[str, Any] = {
     "outbox_poll_seconds": 0.05,

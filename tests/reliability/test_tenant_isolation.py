@@ -149,7 +149,7 @@ def rule_example(caller: uuid.UUID, target: tuple[uuid.UUID, uuid.UUID]) -> dict
 def test_tenant_isolation__resend_succeeds_iff_the_rule_allows_and_only_then_queues_mail(
     client: TestClient, demo: dict[str, Any], services: Services, settings: Settings
 ) -> None:
-    engine = services.health.engine
+    engine = services.engine
     with make_session_factory(engine, write=True).begin() as session:
         admin = session.scalars(
             select(Subrole).where(Subrole.customer_id == DEMO.customer_id, Subrole.code == "admin")

@@ -10,8 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authsvc.security.keys import DevKeys, load_or_create_dev_keys
-
-from .helpers import RecordingServer, recording_server
+from tests.support.keys import RecordingServer, recording_server
 
 
 @pytest.fixture(autouse=True)

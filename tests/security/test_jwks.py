@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authsvc.errors import Unauthorized
 from authsvc.security.jwk import public_jwk
-from authsvc.security.jwks import JwksKeySource
+from authsvc.security.jwks import FetchSchedule, JwksKeySource
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
-
-from .helpers import AUDIENCE, ISSUER, FakeClock, RecordingServer, b64url, claims, sign
+from tests.reliability.support import wait_until
+from tests.support.keys import AUDIENCE, ISSUER, FakeClock, RecordingServer, b64url, claims, sign
 
 CACHE = 300.0
 COOLDOWN = 30.0
@@ -155,6 +155,66 @@ def test_jwks__concurrent_random_kid_flood_fetches_once(
     assert sorted(set(outcomes)) == ["401", "ok"]
     assert outcomes.count("ok") == 1
     assert len(outcomes) == 201
+
+
+def test_fetch_schedule__one_flight_at_a_time_and_cooldown_from_its_end(clock: FakeClock) -> None:
+    schedule = FetchSchedule(2.0, clock)
+    joined = schedule.join()
+    assert joined is not None
+    flight, started = joined
+    assert started
+    assert schedule.join() == (flight, False)  # joins, does not start a second fetch
+    clock.advance(5.0)  # the fetch takes longer than the cooldown
+    assert schedule.join() == (flight, False)
+    assert not flight.landed.is_set()
+
+    schedule.land(flight)
+    assert flight.landed.is_set()  # everyone waiting for it wakes
+    clock.advance(1.9)
+    assert schedule.join() is None  # cooling down, counted from the end of the fetch
+    clock.advance(0.1)
+    joined = schedule.join()
+    assert joined is not None
+    assert joined[1]
+    assert joined[0] is not flight
+
+
+def test_jwks__unknown_kids_share_one_slow_fetch_and_cool_down_after_it(
+    server: RecordingServer, clock: FakeClock, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    server.serve(PATH, b"{}", 503)
+    server.gate = threading.Event()
+    source = JwksKeySource(server.url(PATH), CACHE, COOLDOWN, 30.0, clock=clock)
+    outcomes: list[str] = []
+
+    def lookup() -> None:
+        try:
+            source.key_for("k2")
+            outcomes.append("key")
+        except Unauthorized:
+            outcomes.append("401")
+
+    threads = [threading.Thread(target=lookup) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: bool(server.hits), timeout=10)
+    # The fetch outlasts the cooldown: every caller still waits for this one fetch (or, arriving
+    # after it, meets the cooldown that starts when it ends) instead of making its own.
+    clock.advance(3 * COOLDOWN)
+    server.gate.set()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["401"] * 8
+    assert server.hits == [PATH]
+
+    _publish(server, (rsa_key, "k2"))
+    clock.advance(COOLDOWN - 1)
+    with pytest.raises(Unauthorized):
+        source.key_for("k2")
+    assert server.hits == [PATH]
+    clock.advance(1)
+    assert source.key_for("k2").kid == "k2"
+    assert server.hits == [PATH, PATH]
 
 
 def test_jwks__concurrent_known_kid_during_refresh_keeps_working(

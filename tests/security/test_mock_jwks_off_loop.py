@@ -21,9 +21,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from authsvc.contract import load_contract
-from authsvc.mock.model import MockOptions
-from authsvc.mock.security import JwtCheck
-from authsvc.mock.server import MockApp
+from authsvc.mock.engine.model import MockOptions
+from authsvc.mock.serve.jwt import JwtCheck
+from authsvc.mock.serve.server import MockApp
 from authsvc.security.jwk import public_jwk
 
 SEED = Path(__file__).resolve().parents[1] / "contracts" / "seed.yaml"

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from authsvc.config import Settings
 from authsvc.security.keys import load_or_create_dev_keys
-from tests.api.contract_check import assert_documented
+from tests.support.contract_check import assert_documented
 
 BASE = "/auth/api/v1"
 

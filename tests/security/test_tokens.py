@@ -22,8 +22,7 @@ from authsvc.security.keys import DevKeys, StaticKeySource, load_or_create_dev_k
 from authsvc.security.policy import may_resend_invite
 from authsvc.security.principal import RESEND_INVITE_PERMISSION, Principal
 from authsvc.security.tokens import TokenMinter, TokenVerifier, build_token_verifier, mint_token
-
-from .helpers import (
+from tests.support.keys import (
     AUDIENCE,
     DROP,
     ISSUER,

@@ -13,8 +13,7 @@ from authsvc.security.keys import DevKeys
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
 from authsvc.security.verified_tokens import VerifiedTokenCache
-
-from .helpers import AUDIENCE, ISSUER, FakeClock, claims, now, sign
+from tests.support.keys import AUDIENCE, ISSUER, FakeClock, claims, now, sign
 
 
 class RefusingKeys:

@@ -17,10 +17,10 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from authsvc.db.engine import create_db_engine
 from authsvc.db.models import customers_table
+from authsvc.db.runner import Transactions
 from authsvc.db.types import utcnow
 from authsvc.errors import ServiceUnavailable
 from authsvc.services.container import database_runners
-from authsvc.services.transactions import Transactions
 
 
 @pytest.fixture

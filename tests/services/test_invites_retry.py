@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from authsvc.db.models import Invitation
+from authsvc.services import resend_invite
 from authsvc.services.container import Services
-from authsvc.services.invites import InviteService
 
 
 def invitations(services: Services) -> int:
-    with services.health.engine.connect() as connection:
+    with services.engine.connect() as connection:
         return int(connection.scalar(select(func.count(Invitation.id))) or 0)
 
 
@@ -23,17 +23,18 @@ def test_resend__retries_a_lost_race(
     services: Services, demo: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     attempts: list[int] = []
-    real = InviteService._issue
+    real = resend_invite._issue
 
-    def racing_once(self: InviteService, *args: Any) -> None:
+    def racing_once(*args: Any) -> None:
         attempts.append(1)
-        real(self, *args)
+        real(*args)
         if len(attempts) == 1:
             raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
 
-    monkeypatch.setattr(InviteService, "_issue", racing_once)
+    monkeypatch.setattr(resend_invite, "_issue", racing_once)
     refusal = services.writes.call(
-        services.invites.resend_invite,
+        resend_invite.resend_invite,
+        settings=services.settings,
         principal=services.authenticate(demo["admin_token"]),
         customer_id=uuid.UUID(demo["customer_id"]),
         user_id=uuid.UUID(demo["invited_user_id"]),

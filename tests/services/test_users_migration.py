@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 
 from authsvc.db.migrate import alembic_config, upgrade_database
 from authsvc.db.models import Base
-from tests import databases
+from tests.support import databases
 
 
 def test_migration_0002__maps_0001_data_and_matches_the_models(database_url: str) -> None:

@@ -29,16 +29,19 @@ from authsvc.demo import DEMO
 from authsvc.errors import DuplicateEmail, InvalidInvitation, UnknownSubrole
 from authsvc.security.passwords import hash_password
 from authsvc.security.principal import Principal
+from authsvc.services.accept_invitation import accept_invitation
 from authsvc.services.container import Services
-from authsvc.services.invites import hash_invite_token
-from tests.api.lifecycle_support import invite_token_in, mail_to, subrole_id
+from authsvc.services.invitations import hash_invite_token
+from authsvc.services.write_users import create_user
+from tests.support.lifecycle import invite_token_in, mail_to, subrole_id
 
 ADMIN = Principal(str(DEMO.admin_user_id), DEMO.customer_id, frozenset(), False)
 
 
 def _create(services: Services, email: str, subrole: str = "cro") -> uuid.UUID:
     return services.writes.call(
-        services.users.create_user,
+        create_user,
+        settings=services.settings,
         principal=ADMIN,
         customer_id=DEMO.customer_id,
         first_name="Tess",
@@ -50,7 +53,7 @@ def _create(services: Services, email: str, subrole: str = "cro") -> uuid.UUID:
 
 
 def _counts(services: Services) -> tuple[int, ...]:
-    with Session(services.health.engine) as session:
+    with Session(services.engine) as session:
         return tuple(
             session.scalar(select(func.count()).select_from(model)) or 0
             for model in (User, Invitation, RefreshToken, AuditEvent)
@@ -58,10 +61,10 @@ def _counts(services: Services) -> tuple[int, ...]:
 
 
 def test_new_customers_start_with_the_default_subroles(services: Services) -> None:
-    with make_session_factory(services.health.engine, write=True).begin() as session:
+    with make_session_factory(services.engine, write=True).begin() as session:
         customer = Customer(name="Initech")
         session.add(customer)
-    with Session(services.health.engine) as session:
+    with Session(services.engine) as session:
         codes = session.scalars(select(Subrole.code).where(Subrole.customer_id == customer.id))
         assert sorted(codes) == sorted(t.code for t in DEFAULT_SUBROLES)
 
@@ -73,7 +76,8 @@ def test_create__refusals_write_nothing(services: Services, demo: dict[str, Any]
         _create(services, "  TESS@example.com")
     with pytest.raises(UnknownSubrole):
         services.writes.call(
-            services.users.create_user,
+            create_user,
+            settings=services.settings,
             principal=ADMIN,
             customer_id=DEMO.customer_id,
             first_name="X",
@@ -97,7 +101,8 @@ def test_accept__concurrent_accepts_of_one_link_exactly_one_wins(
     def accept(_: int) -> str:
         try:
             services.writes.call(
-                services.acceptance.accept_invitation,
+                accept_invitation,
+                issuer=services.issuer,
                 token_hash=token_hash,
                 password_hash=password_hash,
             )
@@ -108,7 +113,7 @@ def test_accept__concurrent_accepts_of_one_link_exactly_one_wins(
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = sorted(pool.map(accept, range(8)))
     assert outcomes == ["accepted"] + ["refused"] * 7
-    with Session(services.health.engine) as session:
+    with Session(services.engine) as session:
         assert session.get_one(User, user_id).status is UserStatus.ACTIVE
         assert session.scalar(select(func.count()).select_from(RefreshToken)) == 1
 
@@ -117,7 +122,8 @@ def test_accept__unusable_token_writes_nothing(services: Services, demo: dict[st
     before = _counts(services)
     with pytest.raises(InvalidInvitation):
         services.writes.call(
-            services.acceptance.accept_invitation,
+            accept_invitation,
+            issuer=services.issuer,
             token_hash=hash_invite_token("nobody-has-this-token"),
             password_hash=hash_password("Corr3ct-Horse-Battery"),
         )

@@ -19,10 +19,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: Any, *, port: int | None = None) -> Iterator[str]:
-    """Yield the base URL of `app` served on 127.0.0.1; stops the server on exit."""
+def live_server(app: Any, *, port: int | None = None, **options: Any) -> Iterator[str]:
+    """Yield the base URL of `app` served on 127.0.0.1; stops the server on exit.
+
+    `options` go to `uvicorn.Config` (e.g. `log_config=None` leaves logging to the test).
+    """
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    settings: dict[str, Any] = {
+        "log_level": "warning",
+        "lifespan": "on",
+        "proxy_headers": False,  # as `authsvc serve`: the app alone decides whom to trust
+        **options,
+    }
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **settings)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -43,3 +43,22 @@ async def customer_logout(
     token = body.get("refresh_token") if isinstance(body, dict) else None
     await services.logout(principal=principal, refresh_token=token)
     return {"status": "success", "message": "Logout successful"}, 200
+
+
+async def forgot_password(
+    client_address: str, *, services: Services, body: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
+    """POST /forgot-password: always the published 200 (a mail only for an ACTIVE user)."""
+    await services.forgot_password(email=body["email"], client_address=client_address)
+    message = "A link to reset your password has been sent to the registered email"
+    return {"status": "success", "message": message}, 200
+
+
+async def reset_password(
+    client_address: str, *, services: Services, body: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
+    """POST /reset-password: the new password; every session of the user ends."""
+    await services.reset_password(
+        reset_token=body["reset_token"], password=body["password"], client_address=client_address
+    )
+    return {"status": "success", "message": "Password Changed successfully"}, 200

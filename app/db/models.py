@@ -235,6 +235,25 @@ class Invitation(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class PasswordReset(Base):
+    """A reset-password link; only the SHA-256 of its token is stored, never the token itself.
+
+    Usable while none of `used_at`, `revoked_at` is set and `expires_at` is ahead; a newer request
+    revokes the user's earlier links, and a reset uses its link up.
+    """
+
+    __tablename__ = "password_resets"
+    __table_args__ = (Index("ix_password_resets_user", "user_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class OutboxMessage(Base):
     """An e-mail waiting for (or done with) delivery; written in the same transaction as its cause."""
 
@@ -310,6 +329,7 @@ audit_events_table = Base.metadata.tables[AuditEvent.__tablename__]
 subroles_table = Base.metadata.tables[Subrole.__tablename__]
 refresh_tokens_table = Base.metadata.tables[RefreshToken.__tablename__]
 sessions_table = Base.metadata.tables[SignInSession.__tablename__]
+password_resets_table = Base.metadata.tables[PasswordReset.__tablename__]
 throttle_events_table = Base.metadata.tables[ThrottleEvent.__tablename__]
 
 

@@ -1,4 +1,4 @@
-"""The invite e-mail: subject, text and HTML, rendered from the Jinja2 templates in `templates/`."""
+"""The e-mails: invite, reset password, password changed; subject, text and HTML from `templates/`."""
 
 from __future__ import annotations
 
@@ -73,4 +73,57 @@ def compose_invite(
         subject=subject,
         text=env.get_template("invite.txt.j2").render(context),
         html=env.get_template("invite.html.j2").render(context),
+    )
+
+
+def reset_url(settings: Settings, token: str) -> str:
+    """The reset link `{APP_URL}/reset-password?token={token}`."""
+    return f"{settings.app_url}/reset-password?token={quote(token, safe='')}"
+
+
+def compose_reset(
+    *,
+    settings: Settings,
+    first_name: str,
+    customer_name: str,
+    token: str,
+    expires_at: datetime,
+) -> ComposedMail:
+    """The reset-password mail for a user (`first_name`) of `customer_name`, linking `token`."""
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    customer_name = one_line(customer_name)
+    subject = "Reset your password"
+    context = {
+        "subject": subject,
+        "first_name": one_line(first_name),
+        "customer_name": customer_name,
+        "reset_url": reset_url(settings, token),
+        "expires_at": expires_at.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),
+    }
+    env = _environment()
+    return ComposedMail(
+        subject=subject,
+        text=env.get_template("reset.txt.j2").render(context),
+        html=env.get_template("reset.html.j2").render(context),
+    )
+
+
+def compose_password_changed(
+    *, first_name: str, customer_name: str, changed_at: datetime
+) -> ComposedMail:
+    """The notice that a user's password was changed (by a reset): no link, no secret."""
+    customer_name = one_line(customer_name)
+    subject = "Your password was changed"
+    context = {
+        "subject": subject,
+        "first_name": one_line(first_name),
+        "customer_name": customer_name,
+        "changed_at": changed_at.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),
+    }
+    env = _environment()
+    return ComposedMail(
+        subject=subject,
+        text=env.get_template("password_changed.txt.j2").render(context),
+        html=env.get_template("password_changed.html.j2").render(context),
     )

@@ -46,6 +46,7 @@ from authsvc.services.accept_invitation import (
     checked_new_password,
     hash_new_password,
 )
+from authsvc.services.forgot_password import forgot_password, hash_reset_token
 from authsvc.services.health import database_answers
 from authsvc.services.invitations import hash_invite_token
 from authsvc.services.limits import admit_attempt, raise_unless_allowed
@@ -53,6 +54,7 @@ from authsvc.services.logout import logout
 from authsvc.services.read_users import UserFilters, UserPage, get_user, list_users
 from authsvc.services.refresh_session import refresh_session
 from authsvc.services.resend_invite import resend_invite
+from authsvc.services.reset_password import reset_password
 from authsvc.services.sessions import SessionIssuer
 from authsvc.services.sign_in import (
     begin_sign_in,
@@ -237,6 +239,36 @@ class Services:
     async def logout(self, *, principal: Principal, refresh_token: str | None) -> None:
         """End the bearer's session (and the given refresh token's, if the caller's)."""
         await self.writes.run(logout, principal=principal, refresh_token=refresh_token)
+
+    async def forgot_password(self, *, email: str, client_address: str) -> None:
+        """Queue a reset mail for an ACTIVE user; nothing else, and nothing said either way."""
+        await self.writes.run(
+            forgot_password,
+            settings=self.settings,
+            email=normalize_email(email),
+            client_address=client_address,
+        )
+
+    async def reset_password(
+        self, *, reset_token: str, password: str | None, client_address: str
+    ) -> None:
+        """Check the password rules, count the attempt, hash it (off the loop), use the link.
+
+        As accept: the hash comes before the link is looked up, whatever the token, so an
+        unusable token costs what a usable one does; hence the per-address limit, accept's.
+        """
+        checked = checked_new_password(password)
+        admitted = await self.writes.run(
+            admit_attempt, self.settings, client_address=client_address
+        )
+        raise_unless_allowed(admitted, TooManyAttempts)
+        password_hash = await hash_new_password(checked, self.password_hashing)
+        await self.writes.run(
+            reset_password,
+            settings=self.settings,
+            token_hash=hash_reset_token(reset_token),
+            password_hash=password_hash,
+        )
 
     def jwks(self) -> dict[str, Any]:
         """The public keys of the tokens the service issues (no database)."""

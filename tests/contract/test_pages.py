@@ -33,6 +33,8 @@ PAGES = {
     "customer-sign-in.md": ("/customer/sign-in", "post"),
     "customer-refresh-token.md": ("/refresh-token/customer", "post"),
     "customer-logout.md": ("/customer/logout", "post"),
+    "forgot-password-init.md": ("/forgot-password", "post"),
+    "reset-password.md": ("/reset-password", "post"),
 }
 
 

@@ -106,6 +106,12 @@ CASES: list[Case] = [
     ("refresh-example-invalid", "POST", "/refresh-token/customer", {**JSON, "Prefer": "code=400, example=invalid_refresh_token"}, b"{}"),
     ("logout-valid", "POST", "/customer/logout", BEARER, None),
     ("logout-no-token", "POST", "/customer/logout", {}, None),
+    # POST /forgot-password, /reset-password (no security)
+    ("forgot-valid", "POST", "/forgot-password", JSON, b'{"email":"ada@example.com"}'),
+    ("forgot-no-email", "POST", "/forgot-password", JSON, b"{}"),
+    ("reset-valid", "POST", "/reset-password", JSON, b'{"reset_token":"abc","password":"Corr3ct-Horse!"}'),
+    ("reset-no-token", "POST", "/reset-password", JSON, b'{"password":"Corr3ct-Horse!"}'),
+    ("reset-example-rules", "POST", "/reset-password", {**JSON, "Prefer": "code=400, example=password_rules"}, b'{"reset_token":"abc","password":"x"}'),
     # methods and paths around the new ones
     ("users-wrong-method", "DELETE", USERS, BEARER, None),
     ("user-wrong-method", "PUT", USER, AUTH_JSON, b"{}"),

@@ -8,6 +8,7 @@ Create Date: 2026-12-02
 - `refresh_tokens`: `session_id`, `parent_id`, `rotated_at` (rotation with reuse detection).
   Tokens issued before sessions existed belong to none and are revoked here.
 - `users.tokens_valid_after`: stops another issuer's tokens on deactivation or password reset.
+- `password_resets`: reset-password links (forgot password), their tokens stored hashed.
 - E-mail is the sign-in identifier: a normalised address is unique across all customers. If two
   users already share one, the upgrade stops with one line naming the addresses.
 """
@@ -74,9 +75,25 @@ def upgrade() -> None:
             sa.Column("tokens_valid_after", sa.DateTime(timezone=True), nullable=True)
         )
         batch_op.create_unique_constraint("uq_users_email_normalized", ["email_normalized"])
+    op.create_table(
+        "password_resets",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    op.create_index("ix_password_resets_user", "password_resets", ["user_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_password_resets_user", table_name="password_resets")
+    op.drop_table("password_resets")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_constraint("uq_users_email_normalized", type_="unique")
         batch_op.drop_column("tokens_valid_after")

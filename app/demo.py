@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authsvc.config import Settings
 from authsvc.db.engine import create_db_engine, make_session_factory
-from authsvc.db.models import Customer, Invitation, Subrole, User, UserStatus
+from authsvc.db.models import Customer, Invitation, SignInSession, Subrole, User, UserStatus
 from authsvc.db.types import utcnow
 from authsvc.services.invitations import hash_invite_token
 
@@ -176,6 +176,38 @@ def ensure_demo_invite(
             )
         )
         return token
+
+
+def start_dev_sessions(
+    database_url: str, user_ids: list[uuid.UUID], *, ttl_seconds: int
+) -> dict[uuid.UUID, uuid.UUID]:
+    """A session for each existing user of `user_ids`, living `ttl_seconds`: user -> session.
+
+    What `authsvc demo` and `authsvc token` mint names one (`sid`), so a logout, a password reset
+    or a deactivation ends it as it ends a signed-in user's. A user who does not exist gets none
+    (the token is refused anyway, its subject being unknown).
+    """
+    engine = create_db_engine(database_url)
+    try:
+        with make_session_factory(engine, write=True).begin() as session:
+            now = utcnow()
+            expires_at = now + timedelta(seconds=ttl_seconds)
+            found = set(session.scalars(select(User.id).where(User.id.in_(user_ids))))
+            started = {user_id: uuid.uuid4() for user_id in user_ids if user_id in found}
+            session.add_all(
+                SignInSession(
+                    id=session_id,
+                    user_id=user_id,
+                    created_at=now,
+                    last_used_at=now,
+                    expires_at=expires_at,
+                    idle_expires_at=expires_at,
+                )
+                for user_id, session_id in started.items()
+            )
+            return started
+    finally:
+        engine.dispose()
 
 
 def demo_admin_password(secret: bytes) -> str:

@@ -101,8 +101,8 @@ def test_refresh__rotates_and_reuse_ends_the_family(
     assert not _works(client, third["id_token"])  # the whole family is dead
     assert _refresh(client, third["refresh_token"]).json() == INVALID
     with db(services) as session:
-        (ended,) = session.scalars(select(SignInSession))
-    assert ended.end_reason == "refresh_reuse"
+        ended = session.scalars(select(SignInSession).where(SignInSession.ended_at.is_not(None)))
+        assert [s.end_reason for s in ended] == ["refresh_reuse"]
 
 
 def test_refresh__after_the_grace_window_a_rotated_token_is_reuse(
@@ -248,3 +248,20 @@ def test_sign_in__every_refusal_is_the_same_bytes_after_the_same_queries(
     assert len(set(bodies.values())) == 1, bodies
     assert assert_documented(response, SIGN_IN) == example_of(400, SIGN_IN)
     assert len({tuple(q) for q in queries.values()}) == 1, queries
+
+
+def test_demo_tokens__name_a_session_that_logout_ends(
+    client: TestClient, demo: dict[str, Any], services: Services
+) -> None:
+    """What `authsvc demo` mints names a live session (`sid`): a logout ends it for good."""
+    import jwt
+
+    admin = demo["admin_token"]
+    claims = jwt.decode(admin, options={"verify_signature": False})
+    with db(services) as session:
+        live = session.get_one(SignInSession, uuid.UUID(claims["sid"]))
+        assert (live.user_id, live.ended_at) == (DEMO.admin_user_id, None)
+    assert _works(client, admin)
+    assert _logout(client, admin).status_code == 200
+    assert not _works(client, admin)
+    assert _works(client, demo["member_token"])  # another session, untouched

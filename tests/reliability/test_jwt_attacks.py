@@ -24,14 +24,14 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from authsvc.cli import demo_info
 from authsvc.config import load_settings
 from authsvc.db.engine import make_session_factory
-from authsvc.db.models import User, UserStatus
+from authsvc.db.models import SignInSession, User, UserStatus
 from authsvc.db.types import utcnow
 from authsvc.demo import DEMO, seed_demo_data
 from authsvc.factory import build_services, create_app
@@ -264,7 +264,10 @@ def test_jwt_attack__valid_token_of_a_caller_who_may_no_longer_call__401(
 ) -> None:
     engine = services.engine
     with Session(engine) as session, session.begin():
-        if change == "deleted":
+        if change == "deleted":  # with the sessions that name the user
+            session.execute(
+                delete(SignInSession).where(SignInSession.user_id == DEMO.admin_user_id)
+            )
             session.delete(session.get_one(User, DEMO.admin_user_id))
         else:
             status = UserStatus.INACTIVE if change == "inactive" else UserStatus.INVITED

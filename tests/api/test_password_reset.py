@@ -9,6 +9,7 @@ against the contract.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import timedelta
@@ -17,10 +18,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from authsvc.db.models import OutboxMessage, UserStatus, password_resets_table, users_table
+from authsvc.db.models import (
+    AuditEvent,
+    OutboxMessage,
+    UserStatus,
+    password_resets_table,
+    users_table,
+)
 from authsvc.db.types import utcnow
 from authsvc.demo import DEMO
 from authsvc.security.passwords import hash_password
+from authsvc.services.forgot_password import hash_reset_token
 from tests.api.test_lifecycle_e2e import GOOD_PASSWORD, Lifecycle, lifecycle  # noqa: F401
 from tests.support.contract_check import assert_documented, example_of
 
@@ -136,6 +144,25 @@ def test_forgot_reset__old_password_refused__new_accepted__every_earlier_token_r
     assert again.status_code == 400
     assert assert_documented(again, RESET) == EXPIRED_LINK
     assert sign_in(lc, NEW_PASSWORD).status_code == 200
+    assert_stored_hashed_and_audited(lc, token)
+
+
+def assert_stored_hashed_and_audited(lc: Lifecycle, token: str) -> None:
+    """The link is stored as its SHA-256 only; the audit names both steps, never the address."""
+    with lc.service.engine.connect() as connection:
+        rows = [tuple(map(str, r)) for r in connection.execute(select(password_resets_table))]
+        events = connection.execute(
+            select(AuditEvent.action, AuditEvent.outcome, AuditEvent.detail).where(
+                AuditEvent.action.in_(["password.reset_requested", "password.reset"])
+            )
+        ).all()
+    assert not [r for r in rows if any(token in value for value in r)]
+    assert [r for r in rows if hash_reset_token(token) in r]
+    assert {(e.action, e.outcome) for e in events} == {
+        ("password.reset_requested", "success"),
+        ("password.reset", "success"),
+    }
+    assert ADA not in json.dumps([e.detail for e in events]).lower()
 
 
 def test_forgot__a_second_request_revokes_the_first_link(lc: Lifecycle) -> None:

@@ -265,3 +265,22 @@ def test_demo_tokens__name_a_session_that_logout_ends(
     assert _logout(client, admin).status_code == 200
     assert not _works(client, admin)
     assert _works(client, demo["member_token"])  # another session, untouched
+
+
+def test_sign_in__a_hash_of_the_raw_form_is_replaced_by_one_of_the_nfkc_form(
+    client: TestClient, demo: dict[str, Any], services: Services
+) -> None:
+    """Hashes stored before normalisation still match as typed, and are rehashed on success."""
+    from authsvc.security.passwords import password_hasher
+
+    typed = "\uff23orr3ct-Horse-Battery"  # a fullwidth C: NFKC turns it into "C"
+    raw_hash = password_hasher().hash(typed)  # as stored before passwords were normalised
+    with db(services) as session, session.begin():
+        session.get_one(User, DEMO.admin_user_id).password_hash = raw_hash
+    assert _sign_in(client, ADA, "Corr3ct-Horse-Battery").status_code == 400  # not yet
+    assert _sign_in(client, ADA, typed).status_code == 200
+    with db(services) as session:
+        stored = session.get_one(User, DEMO.admin_user_id).password_hash
+    assert stored != raw_hash
+    assert _sign_in(client, ADA, "Corr3ct-Horse-Battery").status_code == 200  # the NFKC form now
+    assert _sign_in(client, ADA, typed).status_code == 200  # and as typed, normalised

@@ -113,12 +113,21 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def demo_info(settings: Settings, base_url: str) -> dict[str, Any]:
     """Everything a newcomer needs to call the demo service: IDs, tokens and the dev key."""
-    from authsvc.demo import DEMO
+    from authsvc.demo import DEMO, start_dev_sessions
     from authsvc.security.keys import load_or_create_dev_keys
     from authsvc.security.principal import RESEND_INVITE_PERMISSION
     from authsvc.security.tokens import mint_token
 
     keys = load_or_create_dev_keys(settings.data_dir)
+    ttl = 24 * 3600
+    callers = [
+        DEMO.admin_user_id,
+        DEMO.member_user_id,
+        DEMO.other_admin_user_id,
+        DEMO.platform_admin_user_id,
+    ]
+    # Each token names a session of its own, as a signed-in user's does (logout ends it).
+    sessions = start_dev_sessions(settings.resolved_database_url, callers, ttl_seconds=ttl)
 
     def token(
         subject: uuid.UUID, customer: uuid.UUID, *, admin: bool, platform: bool = False
@@ -131,7 +140,8 @@ def demo_info(settings: Settings, base_url: str) -> dict[str, Any]:
             platform_admin=platform,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            ttl_seconds=24 * 3600,
+            ttl_seconds=ttl,
+            session_id=sessions.get(subject),
         )
 
     return {
@@ -227,6 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    from authsvc.demo import start_dev_sessions
     from authsvc.security.keys import load_or_create_dev_keys
     from authsvc.security.tokens import mint_token
 
@@ -235,6 +246,12 @@ def cmd_token(args: argparse.Namespace) -> int:
     if not settings.uses_dev_key:
         raise ConfigError("authsvc token mints with the dev key only; unset AUTHSVC_JWKS_URL etc.")
     keys = load_or_create_dev_keys(settings.data_dir)
+    # The token names a session of its own (as a signed-in user's), when its subject exists.
+    _prepare(settings, seed=True)
+    with _database_errors():
+        sessions = start_dev_sessions(
+            settings.resolved_database_url, [args.subject], ttl_seconds=args.ttl
+        )
     print(
         mint_token(
             keys,
@@ -245,6 +262,7 @@ def cmd_token(args: argparse.Namespace) -> int:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl_seconds=args.ttl,
+            session_id=sessions.get(args.subject),
         )
     )
     return 0

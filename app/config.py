@@ -66,7 +66,15 @@ class Settings(BaseSettings):
     # Several keys (rotation), comma-separated: the first signs, all are published and verify.
     jwt_private_key_files: Annotated[tuple[Path, ...], NoDecode] = ()
     id_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
-    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    # Sessions (authsvc.services.sessions). They replace AUTHSVC_REFRESH_TOKEN_TTL_SECONDS: a
+    # refresh token now lives as long as its session, which ends after this long without a
+    # refresh (idle) or this long after sign-in (absolute), whichever comes first.
+    session_idle_seconds: int = Field(default=7 * 24 * 3600, ge=300)
+    session_absolute_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    # A refresh of the immediate parent within this many seconds of its rotation returns the same
+    # successor (two tabs racing); 0 turns the grace off, so any second use is reuse.
+    refresh_grace_seconds: int = Field(default=10, ge=0, le=300)
+    reset_token_ttl_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
 
     invite_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     # Invitation mails (create and resend) per user, and per customer, in a sliding window.
@@ -77,6 +85,21 @@ class Settings(BaseSettings):
     # Unauthenticated password work (accept) per client address, in a sliding window.
     accept_limit: int = Field(default=10, ge=1)
     accept_window_seconds: int = Field(default=60, ge=1)
+    # Sign-in (Cognito's shape): per submitted e-mail, whether or not it exists, this many
+    # failures cost nothing, then each waits a delay from the base doubling to the cap; a quiet
+    # period after the delay ran out forgets them. Per client address, a ceiling on failures.
+    sign_in_free_failures: int = Field(default=5, ge=1)
+    sign_in_backoff_base_seconds: int = Field(default=1, ge=1)
+    sign_in_backoff_cap_seconds: int = Field(default=900, ge=1)
+    sign_in_quiet_seconds: int = Field(default=900, ge=1)
+    sign_in_address_limit: int = Field(default=100, ge=1)
+    sign_in_address_window_seconds: int = Field(default=900, ge=1)
+    # Forgot password: reset mails per submitted e-mail and requests per client address, in a
+    # sliding window; past either the answer is the same 200 and no mail goes.
+    forgot_limit: int = Field(default=3, ge=1)
+    forgot_window_seconds: int = Field(default=3600, ge=1)
+    forgot_address_limit: int = Field(default=30, ge=1)
+    forgot_address_window_seconds: int = Field(default=3600, ge=1)
     # Peers whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated; none trusted).
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
 
@@ -349,6 +372,12 @@ def load_settings(**overrides: Any) -> Settings:
         if k.startswith(ENV_PREFIX) and not k.startswith(TEST_ENV_PREFIX) and k not in known
     )
     problems = []
+    if f"{ENV_PREFIX}REFRESH_TOKEN_TTL_SECONDS" in unknown:
+        unknown.remove(f"{ENV_PREFIX}REFRESH_TOKEN_TTL_SECONDS")
+        problems.append(
+            f"{ENV_PREFIX}REFRESH_TOKEN_TTL_SECONDS is replaced by {ENV_PREFIX}SESSION_IDLE_SECONDS "
+            f"and {ENV_PREFIX}SESSION_ABSOLUTE_SECONDS (a refresh token lives as its session does)"
+        )
     if unknown:
         problems.append(f"unknown setting {', '.join(unknown)} (see README: Configuration)")
     values = dict(overrides)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authsvc.config import Settings
 from authsvc.db.engine import create_db_engine, make_session_factory
-from authsvc.db.models import Customer, Invitation, Subrole, User, UserStatus
+from authsvc.db.models import Customer, Invitation, SignInSession, Subrole, User, UserStatus
 from authsvc.db.types import utcnow
 from authsvc.services.invitations import hash_invite_token
 
@@ -178,6 +178,57 @@ def ensure_demo_invite(
         return token
 
 
+def start_dev_sessions(
+    database_url: str, user_ids: list[uuid.UUID], *, ttl_seconds: int
+) -> dict[uuid.UUID, uuid.UUID]:
+    """A session for each existing user of `user_ids`, living `ttl_seconds`: user -> session.
+
+    What `authsvc demo` and `authsvc token` mint names one (`sid`), so a logout, a password reset
+    or a deactivation ends it as it ends a signed-in user's. A user who does not exist gets none
+    (the token is refused anyway, its subject being unknown).
+    """
+    engine = create_db_engine(database_url)
+    try:
+        with make_session_factory(engine, write=True).begin() as session:
+            now = utcnow()
+            expires_at = now + timedelta(seconds=ttl_seconds)
+            found = set(session.scalars(select(User.id).where(User.id.in_(user_ids))))
+            started = {user_id: uuid.uuid4() for user_id in user_ids if user_id in found}
+            session.add_all(
+                SignInSession(
+                    id=session_id,
+                    user_id=user_id,
+                    created_at=now,
+                    last_used_at=now,
+                    expires_at=expires_at,
+                    idle_expires_at=expires_at,
+                )
+                for user_id, session_id in started.items()
+            )
+            return started
+    finally:
+        engine.dispose()
+
+
+def demo_admin_password(secret: bytes) -> str:
+    """Ada's development-only password: derived from the data dir's dev key, so each install has
+    its own; it meets the published rules (upper, lower, symbol, length)."""
+    digest = hmac.new(secret, b"authsvc demo admin password", hashlib.sha256).digest()
+    return "Dev-" + base64.urlsafe_b64encode(digest[:12]).decode("ascii").replace("-", "x") + "!a"
+
+
+def ensure_demo_password(sessions: sessionmaker[Session], *, password: str) -> bool:
+    """Give Ada the demo password unless she already has one (development only); True if set."""
+    from authsvc.security.passwords import hash_password
+
+    with sessions.begin() as session:
+        user = session.get(User, DEMO.admin_user_id)
+        if user is None or user.password_hash is not None:
+            return False
+        user.password_hash = hash_password(password)
+        return True
+
+
 def demo_lifecycle_info(settings: Settings, base_url: str) -> dict[str, str | None]:
     """`authsvc demo` keys for walking the invitation lifecycle: the demo invite, development only.
 
@@ -187,18 +238,25 @@ def demo_lifecycle_info(settings: Settings, base_url: str) -> dict[str, str | No
     from authsvc.mail.compose import accept_url as invite_link
     from authsvc.security.keys import load_or_create_dev_keys
 
-    token = None
+    token = password = None
     if settings.environment == "development":
         engine = create_db_engine(settings.resolved_database_url)
+        secret = load_or_create_dev_keys(settings.data_dir).private_pem
         try:
             token = ensure_demo_invite(
                 make_session_factory(engine, write=True),
-                secret=load_or_create_dev_keys(settings.data_dir).private_pem,
+                secret=secret,
                 ttl_seconds=settings.invite_ttl_seconds,
             )
+            password = demo_admin_password(secret)
+            ensure_demo_password(make_session_factory(engine, write=True), password=password)
         finally:
             engine.dispose()
     return {
+        # Development only (None elsewhere), printed here and never logged: signs Ada in at
+        # POST {base_url}/customer/sign-in unless her password was changed since.
+        "admin_email": "ada.admin@example.com",
+        "admin_password": password,
         "newcomer_user_id": str(DEMO.newcomer_user_id),
         "invite_token": token,
         "invite_link": invite_link(settings, token) if token else None,

@@ -10,6 +10,10 @@
      │    ├── InvitationNotAccepted      400 INVITATION_NOT_ACCEPTED
      │    ├── PasswordRejected           400 INVALID (accept, the published rules)
      │    ├── InvalidInvitation          400 INVALID_INVITATION (accept: one answer for every case)
+     │    ├── SignInFailed               400 INVALID (sign-in: one answer for every case)
+     │    ├── RefreshTokenRequired       400 INVALID (refresh without a token, as published)
+     │    ├── InvalidRefreshToken        400 INVALID (refresh: one answer for every case)
+     │    ├── InvalidResetLink           400 INVALID (reset: one answer for every case, as published)
      │    ├── NotFound                   404 NOT_FOUND
      │    │    └── CustomerUserNotFound       404 NOT_FOUND (get, as published)
      │    ├── CustomerUserDoesNotExist   404 INVALID (patch, as published)
@@ -122,6 +126,40 @@ class InvalidInvitation(FailError):
     default_message = "This invitation is invalid or has expired"
 
 
+class SignInFailed(FailError):
+    """Wrong password, unknown e-mail, invited or inactive user: the same bytes for each."""
+
+    status = 400
+    error_code = "INVALID"
+    error_name = "SignInApiError"
+    default_message = "Incorrect username or password."
+
+
+class RefreshTokenRequired(FailError):
+    status = 400
+    error_code = "INVALID"
+    error_name = "SignInApiError"
+    default_message = "Refresh Token is Required"
+
+
+class InvalidRefreshToken(FailError):
+    """Unknown, expired, rotated, reused, revoked, of an ended session or an inactive user."""
+
+    status = 400
+    error_code = "INVALID"
+    error_name = "SignInApiError"
+    default_message = "Refresh Token is invalid or has expired"
+
+
+class InvalidResetLink(FailError):
+    """Unknown, expired, used or superseded: the published message for each."""
+
+    status = 400
+    error_code = "INVALID"
+    error_name = "SignInApiError"
+    default_message = "This reset password link has expired"
+
+
 class CustomerUserDoesNotExist(FailError):
     status = 404
     error_code = "INVALID"
@@ -179,6 +217,12 @@ class TooManyAttempts(RateLimited):
     """Unauthenticated password work from one client address reached the configured limit."""
 
     default_message = "Too many attempts from this address; try again later"
+
+
+class SignInThrottled(RateLimited):
+    """Too many failed sign-ins for the submitted e-mail or from the client address."""
+
+    default_message = "Too many sign-in attempts; try again later"
 
 
 class Unauthorized(AuthServiceError):

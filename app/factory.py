@@ -30,6 +30,7 @@ from authsvc.security.redaction import install_log_redaction
 from authsvc.security.signing import load_signing_keys
 from authsvc.security.tokens import build_token_verifier
 from authsvc.services.container import Services, database_runners
+from authsvc.services.sessions import SessionIssuer, SessionPolicy
 from authsvc.web.asgi_guards import RequestGuard
 from authsvc.web.client_address import ClientAddress
 from authsvc.web.connexion31 import (
@@ -72,11 +73,18 @@ def build_services(settings: Settings) -> Services:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         id_token_ttl_seconds=settings.id_token_ttl_seconds,
-        refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
+    )
+    sessions = SessionIssuer(
+        tokens=issuer,
+        policy=SessionPolicy(
+            idle_seconds=settings.session_idle_seconds,
+            absolute_seconds=settings.session_absolute_seconds,
+            grace_seconds=settings.refresh_grace_seconds,
+        ),
     )
     return Services(
         settings=settings,
-        issuer=issuer,
+        issuer=sessions,
         tokens=build_token_verifier(settings, signing_keys),
         writes=writes,
         reads=reads,

@@ -9,7 +9,7 @@ from authsvc.services.container import Services
 
 async def accept_invitation(
     invite_token: str, client_address: str, *, services: Services, body: Any = None
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], int, dict[str, str]]:
     """POST /invite/{inviteToken}/accept: the user's tokens, as published."""
     # Without a body (or a JSON media type) Connexion hands over raw bytes: no password given.
     password = body.get("password") if isinstance(body, dict) else None
@@ -22,4 +22,6 @@ async def accept_invitation(
         "refresh_token": tokens.refresh_token,
         "is_email_verified": True,
     }
-    return {"status": "success", "message": "Invitation Accepted.", "data": data}, 200
+    # RFC 6749 5.1: an answer that carries tokens must not be stored by any cache.
+    body_out = {"status": "success", "message": "Invitation Accepted.", "data": data}
+    return body_out, 200, {"Cache-Control": "no-store"}

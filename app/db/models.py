@@ -144,6 +144,8 @@ class User(Base):
     __table_args__ = (
         # One account per address within a customer, whatever the concurrency or the spelling.
         UniqueConstraint("customer_id", "email_normalized", name="uq_users_customer_email"),
+        # E-mail is the sign-in identifier, so an address belongs to one user of one customer.
+        UniqueConstraint("email_normalized", name="uq_users_email_normalized"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -173,6 +175,9 @@ class User(Base):
         Boolean, default=False, server_default=text("false")
     )
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)  # Argon2id
+    # Bearer tokens without a session (another issuer's) issued before this are refused: set on
+    # deactivation and password reset (the service's own tokens end with their session).
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -182,17 +187,50 @@ class User(Base):
     subrole: Mapped[Subrole | None] = relationship()
 
 
-class RefreshToken(Base):
-    """An opaque refresh token, bound to its user; only its SHA-256 is stored."""
+class SignInSession(Base):
+    """One sign-in (accept, sign-in or reset) and every token issued from it (`sid` claim).
 
-    __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_user", "user_id"),)
+    Live while `ended_at` is null and both `expires_at` (absolute) and `idle_expires_at` are
+    ahead; every bearer naming it is checked against this row on each request.
+    """
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user", "user_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]  # absolute: created_at + AUTHSVC_SESSION_ABSOLUTE_SECONDS
+    # last_used_at + AUTHSVC_SESSION_IDLE_SECONDS (never past expires_at), moved on each refresh
+    idle_expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    # logout, refresh_reuse, password_reset, deactivated, idle, absolute
+    end_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class RefreshToken(Base):
+    """An opaque refresh token of one session; only its SHA-256 is stored.
+
+    Rotation: a token that was used has `rotated_at` set and its successor is the next row of the
+    session (`parent_id`); using it again is reuse (see authsvc.services.refresh_session).
+    """
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        Index("ix_refresh_tokens_user", "user_id"),
+        Index("ix_refresh_tokens_session", "session_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    # Null only for tokens issued before sessions existed (all revoked by migration 0003).
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sessions.id"), default=None)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
@@ -222,6 +260,25 @@ class Invitation(Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     accepted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PasswordReset(Base):
+    """A reset-password link; only the SHA-256 of its token is stored, never the token itself.
+
+    Usable while none of `used_at`, `revoked_at` is set and `expires_at` is ahead; a newer request
+    revokes the user's earlier links, and a reset uses its link up.
+    """
+
+    __tablename__ = "password_resets"
+    __table_args__ = (Index("ix_password_resets_user", "user_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class OutboxMessage(Base):
@@ -301,6 +358,8 @@ outbox_table = Base.metadata.tables[OutboxMessage.__tablename__]
 audit_events_table = Base.metadata.tables[AuditEvent.__tablename__]
 subroles_table = Base.metadata.tables[Subrole.__tablename__]
 refresh_tokens_table = Base.metadata.tables[RefreshToken.__tablename__]
+sessions_table = Base.metadata.tables[SignInSession.__tablename__]
+password_resets_table = Base.metadata.tables[PasswordReset.__tablename__]
 throttle_events_table = Base.metadata.tables[ThrottleEvent.__tablename__]
 
 

@@ -90,11 +90,6 @@ def _render_invite(settings: Settings, params: Mapping[str, str], token: str) ->
     )
 
 
-TEMPLATES: Mapping[str, MailTemplate] = {
-    INVITE: MailTemplate(subject=_invite_subject, render=_render_invite),
-}
-
-
 def compose_invite(
     *,
     settings: Settings,
@@ -121,3 +116,109 @@ def compose_invite(
         text=env.get_template("invite.txt.j2").render(context),
         html=env.get_template("invite.html.j2").render(context),
     )
+
+
+def reset_url(settings: Settings, token: str) -> str:
+    """The reset link `{APP_URL}/reset-password?token={token}`."""
+    return f"{settings.app_url}/reset-password?token={quote(token, safe='')}"
+
+
+def compose_reset(
+    *,
+    settings: Settings,
+    first_name: str,
+    customer_name: str,
+    token: str,
+    expires_at: datetime,
+) -> ComposedMail:
+    """The reset-password mail for a user (`first_name`) of `customer_name`, linking `token`."""
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    customer_name = one_line(customer_name)
+    subject = "Reset your password"
+    context = {
+        "subject": subject,
+        "first_name": one_line(first_name),
+        "customer_name": customer_name,
+        "reset_url": reset_url(settings, token),
+        "expires_at": expires_at.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),
+    }
+    env = _environment()
+    return ComposedMail(
+        subject=subject,
+        text=env.get_template("reset.txt.j2").render(context),
+        html=env.get_template("reset.html.j2").render(context),
+    )
+
+
+def compose_password_changed(
+    *, first_name: str, customer_name: str, changed_at: datetime
+) -> ComposedMail:
+    """The notice that a user's password was changed (by a reset): no link, no secret."""
+    customer_name = one_line(customer_name)
+    subject = "Your password was changed"
+    context = {
+        "subject": subject,
+        "first_name": one_line(first_name),
+        "customer_name": customer_name,
+        "changed_at": changed_at.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),
+    }
+    env = _environment()
+    return ComposedMail(
+        subject=subject,
+        text=env.get_template("password_changed.txt.j2").render(context),
+        html=env.get_template("password_changed.html.j2").render(context),
+    )
+
+
+RESET = "reset"
+PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a template name, not a secret
+
+
+def reset_params(*, first_name: str, customer_name: str, expires_at: datetime) -> dict[str, str]:
+    """The reset mail's parameters as the outbox stores them, everything but its token."""
+    return invite_params(first_name=first_name, customer_name=customer_name, expires_at=expires_at)
+
+
+def password_changed_params(
+    *, first_name: str, customer_name: str, changed_at: datetime
+) -> dict[str, str]:
+    """The password-changed notice's parameters; it has no secret (its sealed token is empty)."""
+    if changed_at.tzinfo is None:
+        raise ValueError("changed_at must be timezone-aware")
+    return {
+        "first_name": first_name,
+        "customer_name": customer_name,
+        "changed_at": changed_at.isoformat(),
+    }
+
+
+def _render_reset(settings: Settings, params: Mapping[str, str], token: str) -> ComposedMail:
+    return compose_reset(
+        settings=settings,
+        first_name=params["first_name"],
+        customer_name=params["customer_name"],
+        token=token,
+        expires_at=datetime.fromisoformat(params["expires_at"]),
+    )
+
+
+def _render_password_changed(
+    settings: Settings, params: Mapping[str, str], token: str
+) -> ComposedMail:
+    del settings, token  # no link, no secret
+    return compose_password_changed(
+        first_name=params["first_name"],
+        customer_name=params["customer_name"],
+        changed_at=datetime.fromisoformat(params["changed_at"]),
+    )
+
+
+# Every mail the outbox can render at delivery, by the name a queued row stores.
+TEMPLATES: Mapping[str, MailTemplate] = {
+    INVITE: MailTemplate(subject=_invite_subject, render=_render_invite),
+    RESET: MailTemplate(subject=lambda _params: "Reset your password", render=_render_reset),
+    PASSWORD_CHANGED: MailTemplate(
+        subject=lambda _params: "Your password was changed", render=_render_password_changed
+    ),
+}

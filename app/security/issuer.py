@@ -5,8 +5,12 @@
   `aud`, `exp` (short-lived), `iat`, `jti` and `token_use: "id"`.
 - `access_token`: the same form and lifetime with `token_use: "access"`, for clients built
   against the published pages, which return both; the service accepts either as a bearer.
-- `refresh_token`: opaque and random (256 bits); only its SHA-256 is stored, bound to the user,
-  with an expiry. Nothing exchanges it yet.
+- `refresh_token`: opaque, 256 bits; only its SHA-256 is stored, bound to the user and the
+  session. The first of a session is random; each rotation's successor is derived from its parent
+  (`successor_of`), so the grace window can hand the same successor to a racing second refresh
+  without the database ever holding a usable token.
+
+Every token carries `sid`, the session it belongs to (authsvc.services.sessions).
 
 `permissions` in a token describe the subrole at issue time, for the client's information only:
 authorization reads the stored subrole on every request (`authsvc.services.authorization`).
@@ -14,7 +18,9 @@ authorization reads the stored subrole on every request (`authsvc.services.autho
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -24,8 +30,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 
 from authsvc.security.signing import SigningKey, SigningKeyRing
+
+REFRESH_TOKEN_CHARS = 43  # 32 bytes, base64url without padding
 
 
 def hash_refresh_token(token: str) -> str:
@@ -63,6 +72,14 @@ class TokenIssuer:
         self._id_ttl = id_token_ttl_seconds
         self._refresh_ttl = refresh_token_ttl_seconds
         self._clock = clock
+        # The key of successor derivation: from the signing key, which lives outside the
+        # database, so a copy of the database alone cannot compute any refresh token.
+        der = self._key.private_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self._successor_key = hmac.new(der, b"authsvc refresh-token successor", "sha256").digest()
 
     @property
     def signing_key(self) -> SigningKey:
@@ -72,10 +89,28 @@ class TokenIssuer:
     def key_ring(self) -> SigningKeyRing:
         return self._ring
 
+    def successor_of(self, parent_refresh_token: str) -> str:
+        """The refresh token that replaces `parent_refresh_token`: HMAC(server key, parent).
+
+        Deterministic, so a second refresh of the same parent within the grace window gets the
+        very token the first one got, with nothing but its hash stored.
+        """
+        digest = hmac.new(self._successor_key, parent_refresh_token.encode(), "sha256").digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
     def issue(
-        self, *, user_id: uuid.UUID, customer_id: uuid.UUID, permissions: Iterable[str]
+        self,
+        *,
+        user_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        permissions: Iterable[str],
+        session_id: uuid.UUID | None = None,
+        refresh_token: str | None = None,
     ) -> IssuedTokens:
-        """Fresh id, access and refresh tokens for the user (the caller stores the refresh hash)."""
+        """Id, access and refresh tokens of one session (the caller stores the refresh hash).
+
+        `refresh_token` is the successor when rotating; a new session gets a random one.
+        """
         now = int(self._clock())
         claims: dict[str, Any] = {
             "iss": self._issuer,
@@ -86,7 +121,9 @@ class TokenIssuer:
             "iat": now,
             "exp": now + self._id_ttl,
         }
-        refresh_token = secrets.token_urlsafe(32)
+        if session_id is not None:
+            claims["sid"] = str(session_id)
+        refresh_token = refresh_token or secrets.token_urlsafe(32)
         return IssuedTokens(
             access_token=self._sign({**claims, "jti": uuid.uuid4().hex, "token_use": "access"}),
             id_token=self._sign({**claims, "jti": uuid.uuid4().hex, "token_use": "id"}),

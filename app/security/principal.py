@@ -35,6 +35,10 @@ class Principal:
     customer_id: uuid.UUID | None
     permissions: frozenset[str]
     platform_admin: bool
+    # `sid`: the session of a token the service issued (checked live on every request); None for
+    # another issuer's tokens, which the user's `tokens_valid_after` bounds instead.
+    session_id: uuid.UUID | None = None
+    issued_at: float = 0.0  # `iat`
 
     @property
     def subject_id(self) -> uuid.UUID:
@@ -64,11 +68,22 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     if type(platform_admin) is not bool:
         raise Unauthorized()
 
+    session_id: uuid.UUID | None = None
+    if "sid" in claims:
+        session_id = _uuid_claim(claims["sid"])
+        if session_id is None:
+            raise Unauthorized()
+    issued_at = claims.get("iat", 0)
+    if isinstance(issued_at, bool) or not isinstance(issued_at, (int, float)):
+        raise Unauthorized()
+
     return Principal(
         subject=str(subject),
         customer_id=customer_id,
         permissions=frozenset(raw_permissions),
         platform_admin=platform_admin,
+        session_id=session_id,
+        issued_at=float(issued_at),
     )
 
 

@@ -198,8 +198,12 @@ class TokenMinter:
         permissions: Iterable[str] = (),
         platform_admin: bool = False,
         ttl_seconds: int = 3600,
+        session_id: uuid.UUID | None = None,
     ) -> str:
-        """A token the dev verifier accepts for `ttl_seconds`; no `customer_id` claim if None."""
+        """A token the dev verifier accepts for `ttl_seconds`; no `customer_id` claim if None.
+
+        With `session_id` it names that session (`sid`) and works only while the session lives.
+        """
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         now = int(time.time())
@@ -215,6 +219,8 @@ class TokenMinter:
         }
         if customer_id is not None:
             claims["customer_id"] = str(uuid.UUID(str(customer_id)))
+        if session_id is not None:
+            claims["sid"] = str(session_id)
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self._kid})
 
 
@@ -228,6 +234,7 @@ def mint_token(
     issuer: str,
     audience: str,
     ttl_seconds: int = 3600,
+    session_id: uuid.UUID | None = None,
 ) -> str:
     """One dev token; use `TokenMinter` to mint many."""
     return TokenMinter(dev_keys, issuer=issuer, audience=audience).mint(
@@ -236,6 +243,7 @@ def mint_token(
         permissions=permissions,
         platform_admin=platform_admin,
         ttl_seconds=ttl_seconds,
+        session_id=session_id,
     )
 
 

@@ -9,25 +9,18 @@ whatever the token (`hash_new_password`), so neither the answer nor its timing s
 
 from __future__ import annotations
 
-import uuid
-
 import anyio
 import anyio.to_thread
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
-from authsvc.db.models import (
-    UserStatus,
-    invitations_table,
-    refresh_tokens_table,
-    subroles_table,
-    users_table,
-)
+from authsvc.db.models import UserStatus, invitations_table, subroles_table, users_table
 from authsvc.db.types import utcnow
 from authsvc.errors import InvalidInvitation, PasswordRejected
-from authsvc.security.issuer import IssuedTokens, TokenIssuer
+from authsvc.security.issuer import IssuedTokens
 from authsvc.security.passwords import hash_password, password_problems, rejection_message
 from authsvc.services.audit import record_event
 from authsvc.services.authorization import USER_SUBROLE
+from authsvc.services.sessions import SessionIssuer, start_session
 
 _invitations, _users, _subroles = invitations_table, users_table, subroles_table
 
@@ -70,7 +63,6 @@ _ACTIVATE = (
         updated_by=bindparam("b_user_id"),
     )
 )
-_INSERT_REFRESH_TOKEN = insert(refresh_tokens_table)
 
 
 def checked_new_password(password: str | None) -> str:
@@ -93,9 +85,9 @@ async def hash_new_password(password: str | None, limiter: anyio.CapacityLimiter
 
 
 def accept_invitation(
-    connection: Connection, *, issuer: TokenIssuer, token_hash: str, password_hash: str
+    connection: Connection, *, issuer: SessionIssuer, token_hash: str, password_hash: str
 ) -> IssuedTokens:
-    """Use up the invitation, activate its user with the password, and issue their tokens.
+    """Use up the invitation, activate its user with the password, and start their first session.
 
     A unit of work; `InvalidInvitation` (nothing written) unless the invitation is usable.
     """
@@ -114,19 +106,13 @@ def accept_invitation(
     if activated != 1:
         raise InvalidInvitation()  # the transaction rolls back: the invitation stays usable
     permissions = found.permissions if isinstance(found.permissions, list) else []
-    tokens = issuer.issue(
-        user_id=found.user_id, customer_id=found.customer_id, permissions=permissions
-    )
-    connection.execute(
-        _INSERT_REFRESH_TOKEN,
-        {
-            "id": uuid.uuid4(),
-            "user_id": found.user_id,
-            "token_hash": tokens.refresh_token_hash,
-            "created_at": now,
-            "expires_at": tokens.refresh_expires_at,
-            "revoked_at": None,
-        },
+    tokens = start_session(
+        connection,
+        issuer,
+        user_id=found.user_id,
+        customer_id=found.customer_id,
+        permissions=permissions,
+        now=now,
     )
     record_event(
         connection,

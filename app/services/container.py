@@ -20,17 +20,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from authsvc.config import Settings
 from authsvc.db.engine import is_sqlite
+from authsvc.db.models import normalize_email
 from authsvc.db.runner import Transactions
 from authsvc.db.threads import WorkerThreads
-from authsvc.errors import ServiceUnavailable, TooManyAttempts
+from authsvc.errors import (
+    InvalidRefreshToken,
+    RefreshTokenRequired,
+    ServiceUnavailable,
+    SignInFailed,
+    SignInThrottled,
+    TooManyAttempts,
+)
 from authsvc.mail.sealing import OutboxSealer
 from authsvc.metrics import OutboxSnapshot, exposition
-from authsvc.security.issuer import IssuedTokens, TokenIssuer
+from authsvc.security.issuer import IssuedTokens
+from authsvc.security.passwords import hash_password
 from authsvc.security.principal import Principal
 from authsvc.security.tokens import TokenVerifier
 from authsvc.services.accept_invitation import (
@@ -38,11 +48,23 @@ from authsvc.services.accept_invitation import (
     checked_new_password,
     hash_new_password,
 )
+from authsvc.services.forgot_password import forgot_password, hash_reset_token
 from authsvc.services.health import database_answers, migrations, outbox_snapshot
 from authsvc.services.invitations import hash_invite_token
 from authsvc.services.limits import admit_attempt, raise_unless_allowed
+from authsvc.services.logout import logout
 from authsvc.services.read_users import UserFilters, UserPage, get_user, list_users
+from authsvc.services.refresh_session import refresh_session
 from authsvc.services.resend_invite import resend_invite
+from authsvc.services.reset_password import reset_password
+from authsvc.services.sessions import SessionIssuer
+from authsvc.services.sign_in import (
+    begin_sign_in,
+    check_credentials,
+    complete_sign_in,
+    email_domain,
+    record_failure,
+)
 from authsvc.services.subroles import list_subroles
 from authsvc.services.write_users import UserChanges, create_user, update_user
 
@@ -60,7 +82,7 @@ PASSWORD_HASHES_AT_ONCE = max(1, _CPUS - 1)
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    issuer: TokenIssuer
+    issuer: SessionIssuer  # the token issuer with the session lifetimes
     sealer: OutboxSealer  # seals the tokens of queued mail (authsvc.mail.sealing)
     tokens: TokenVerifier
     writes: Transactions
@@ -174,9 +196,90 @@ class Services:
             password_hash=password_hash,
         )
 
+    async def sign_in(self, *, email: str, password: str, client_address: str) -> dict[str, Any]:
+        """A new session for e-mail and password, or `SignInFailed` (the same for every cause).
+
+        Counted by the throttle first (`SignInThrottled`, no hash spent), then one Argon2id check
+        off the loop whoever the e-mail names, then one write: the failure or the session
+        (authsvc.services.sign_in).
+        """
+        normalized = normalize_email(email)
+        attempt = await self.writes.run(
+            begin_sign_in,
+            settings=self.settings,
+            email=normalized,
+            client_address=client_address,
+        )
+        if isinstance(attempt, SignInThrottled):
+            raise attempt
+        check = await check_credentials(attempt.credentials, password, self.password_hashing)
+        if not check.matches or attempt.credentials.row is None:
+            await self.writes.run(record_failure, email_hint=email_domain(normalized))
+            raise SignInFailed()
+        new_hash = None
+        if check.needs_rehash:  # the normalisation or the parameters changed since it was stored
+            new_hash = await anyio.to_thread.run_sync(
+                hash_password, password, limiter=self.password_hashing
+            )
+        return await self.writes.run(
+            complete_sign_in,
+            settings=self.settings,
+            issuer=self.issuer,
+            attempt=attempt,
+            email=normalized,
+            new_hash=new_hash,
+        )
+
+    async def refresh_session(self, *, refresh_token: str | None) -> IssuedTokens:
+        """Rotate the session's refresh token (authsvc.services.refresh_session)."""
+        if not refresh_token:
+            raise RefreshTokenRequired()
+        outcome = await self.writes.run(
+            refresh_session, issuer=self.issuer, refresh_token=refresh_token
+        )
+        if isinstance(outcome, InvalidRefreshToken):
+            raise outcome
+        return outcome
+
+    async def logout(self, *, principal: Principal, refresh_token: str | None) -> None:
+        """End the bearer's session (and the given refresh token's, if the caller's)."""
+        await self.writes.run(logout, principal=principal, refresh_token=refresh_token)
+
+    async def forgot_password(self, *, email: str, client_address: str) -> None:
+        """Queue a reset mail for an ACTIVE user; nothing else, and nothing said either way."""
+        await self.writes.run(
+            forgot_password,
+            settings=self.settings,
+            sealer=self.sealer,
+            email=normalize_email(email),
+            client_address=client_address,
+        )
+
+    async def reset_password(
+        self, *, reset_token: str, password: str | None, client_address: str
+    ) -> None:
+        """Check the password rules, count the attempt, hash it (off the loop), use the link.
+
+        As accept: the hash comes before the link is looked up, whatever the token, so an
+        unusable token costs what a usable one does; hence the per-address limit, accept's.
+        """
+        checked = checked_new_password(password)
+        admitted = await self.writes.run(
+            admit_attempt, self.settings, client_address=client_address
+        )
+        raise_unless_allowed(admitted, TooManyAttempts)
+        password_hash = await hash_new_password(checked, self.password_hashing)
+        await self.writes.run(
+            reset_password,
+            settings=self.settings,
+            sealer=self.sealer,
+            token_hash=hash_reset_token(reset_token),
+            password_hash=password_hash,
+        )
+
     def jwks(self) -> dict[str, Any]:
         """The public keys of the tokens the service issues, the signer's first (no database)."""
-        return self.issuer.key_ring.jwks()
+        return self.issuer.tokens.key_ring.jwks()
 
     async def database_reachable(self) -> bool:
         """True when the database answers a trivial query before the request deadline."""
@@ -192,7 +295,7 @@ class Services:
             database = "ok"
         except (ServiceUnavailable, DBAPIError):
             database, schema = "unreachable", "unknown"
-        signing_key = "loaded" if self.issuer.signing_key is not None else "missing"
+        signing_key = "loaded" if self.issuer.tokens.signing_key is not None else "missing"
         ready = database == "ok" and schema == "current" and signing_key == "loaded"
         return {
             "status": "ready" if ready else "unready",

@@ -15,11 +15,15 @@ from sqlalchemy import Connection
 
 from authsvc.config import Settings
 from authsvc.errors import InviteMailsLimited, RateLimited
-from authsvc.services.throttle import Decision, Window, hit, peek
+from authsvc.services.throttle import Backoff, Decision, Window, hit, peek
 
 ACCEPT_PER_ADDRESS = "accept:address"
 INVITE_MAILS_PER_CUSTOMER = "invite-mail:customer"
 INVITE_MAILS_PER_USER = "invite-mail:user"  # the resend limit
+SIGN_IN_PER_EMAIL = "sign-in:email"
+SIGN_IN_PER_ADDRESS = "sign-in:address"
+FORGOT_PER_EMAIL = "forgot:email"
+FORGOT_PER_ADDRESS = "forgot:address"
 
 
 def accept_per_address(settings: Settings) -> Window:
@@ -37,6 +41,36 @@ def invite_mails_per_customer(settings: Settings) -> Window:
 def invite_mails_per_user(settings: Settings) -> Window:
     """Invitation mails (create and resend) for one user: the resend limit."""
     return Window(INVITE_MAILS_PER_USER, settings.resend_limit, settings.resend_window_seconds)
+
+
+def sign_in_per_email(settings: Settings) -> Backoff:
+    """Failed sign-ins for one submitted e-mail (known or not): a progressive delay."""
+    return Backoff(
+        SIGN_IN_PER_EMAIL,
+        free=settings.sign_in_free_failures,
+        base_seconds=settings.sign_in_backoff_base_seconds,
+        cap_seconds=settings.sign_in_backoff_cap_seconds,
+        quiet_seconds=settings.sign_in_quiet_seconds,
+    )
+
+
+def sign_in_per_address(settings: Settings) -> Window:
+    """Failed sign-ins from one client address, whatever the e-mail: a ceiling."""
+    return Window(
+        SIGN_IN_PER_ADDRESS, settings.sign_in_address_limit, settings.sign_in_address_window_seconds
+    )
+
+
+def forgot_per_email(settings: Settings) -> Window:
+    """Reset requests for one submitted e-mail (known or not)."""
+    return Window(FORGOT_PER_EMAIL, settings.forgot_limit, settings.forgot_window_seconds)
+
+
+def forgot_per_address(settings: Settings) -> Window:
+    """Reset requests from one client address, whatever the e-mail."""
+    return Window(
+        FORGOT_PER_ADDRESS, settings.forgot_address_limit, settings.forgot_address_window_seconds
+    )
 
 
 def address_key(address: str) -> str:

@@ -18,7 +18,6 @@ from authsvc.config import Settings
 from authsvc.db.models import (
     UserStatus,
     normalize_email,
-    refresh_tokens_table,
     search_folded,
     subroles_table,
     users_table,
@@ -38,6 +37,7 @@ from authsvc.services.audit import record_event
 from authsvc.services.authorization import authorize
 from authsvc.services.invitations import issue_invitation, revoke_pending_invitation
 from authsvc.services.read_users import CUSTOMER_NOT_FOUND, customer_row
+from authsvc.services.sessions import end_user_sessions
 
 _users, _subroles = users_table, subroles_table
 
@@ -75,14 +75,6 @@ _LOCK_USER = (
     .with_for_update()
 )
 _INSERT_USER = insert(_users)
-_REVOKE_REFRESH_TOKENS = (
-    update(refresh_tokens_table)
-    .where(
-        refresh_tokens_table.c.user_id == bindparam("b_user_id"),
-        refresh_tokens_table.c.revoked_at.is_(None),
-    )
-    .values(revoked_at=bindparam("b_now"))
-)
 
 
 def create_user(
@@ -251,11 +243,9 @@ def update_user(
     if revokes_link and revoke_pending_invitation(connection, user_id, now):
         audit["invitation"] = {"before": "pending", "after": "revoked"}
     if deactivated:
-        revoked = connection.execute(
-            _REVOKE_REFRESH_TOKENS, {"b_user_id": user_id, "b_now": now}
-        ).rowcount
-        if revoked:
-            audit["refresh_tokens"] = {"before": "active", "after": f"{revoked} revoked"}
+        ended = end_user_sessions(connection, user_id, reason="deactivated", now=now)
+        if ended:
+            audit["sessions"] = {"before": "active", "after": f"{ended} ended"}
     record_event(
         connection,
         actor=principal.subject,

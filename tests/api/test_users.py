@@ -205,14 +205,16 @@ def test_create__same_address_in_a_customer_is_the_published_400(
     assert emails.count(again.lower()) == 1
 
 
-def test_create__same_address_in_another_customer_is_fine(
+def test_create__an_address_another_customer_holds_is_the_published_duplicate(
     client: TestClient, demo: dict[str, Any], services: Services
 ) -> None:
-    body = new_user_body(services, demo["other_customer_id"], email="ada.admin@example.com")
+    """E-mail is the sign-in identifier, so it is unique across customers (docs/contract.md)."""
+    body = new_user_body(services, demo["other_customer_id"], email="ADA.admin@example.com")
     response = client.post(
         users_url(demo["other_customer_id"]), json=body, headers=bearer(demo["other_admin_token"])
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert response.json()["message"] == "Another customer user exists with the same email."
 
 
 @pytest.mark.parametrize("whose", ["unknown", "other-customer"])
@@ -394,7 +396,7 @@ def test_patch__invited_user_cannot_be_made_active(
     assert user_row(services, demo["invited_user_id"]).status is UserStatus.INVITED
 
 
-def test_patch__deactivation_stops_tokens_at_once_and_revokes_refresh_tokens(
+def test_patch__deactivation_stops_tokens_for_good_and_revokes_refresh_tokens(
     client: TestClient, demo: dict[str, Any], services: Services
 ) -> None:
     with db(services) as session, session.begin():
@@ -413,10 +415,11 @@ def test_patch__deactivation_stops_tokens_at_once_and_revokes_refresh_tokens(
     with db(services) as session:
         (refresh,) = session.scalars(select(RefreshToken))
     assert refresh.revoked_at is not None
-    # Back to ACTIVE (the user has onboarded before): the same token works again.
+    # Back to ACTIVE (the user has onboarded before): a token issued before the deactivation
+    # stays dead (`tokens_valid_after`); the user signs in again for a new one.
     _set_password(services, DEMO.member_user_id)
     assert _patch(client, demo, DEMO.member_user_id, {"status": "ACTIVE"}).status_code == 200
-    assert client.get(users_url(demo["customer_id"]), headers=member).status_code == 200
+    assert client.get(users_url(demo["customer_id"]), headers=member).status_code == 401
 
 
 def _set_password(services: Services, user_id: uuid.UUID) -> None:

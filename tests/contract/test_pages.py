@@ -30,6 +30,11 @@ PAGES = {
     "update-customer-user-by-id.md": ("/customers/{customerID}/users/{userID}", "patch"),
     "get-customer-subroles.md": ("/customers/{customerID}/subroles", "get"),
     "accept-invitation.md": ("/invite/{inviteToken}/accept", "post"),
+    "customer-sign-in.md": ("/customer/sign-in", "post"),
+    "customer-refresh-token.md": ("/refresh-token/customer", "post"),
+    "customer-logout.md": ("/customer/logout", "post"),
+    "forgot-password-init.md": ("/forgot-password", "post"),
+    "reset-password.md": ("/reset-password", "post"),
 }
 
 
@@ -53,11 +58,20 @@ def _with_admin(value: Any) -> Any:
     return {**value, "data": [admin, *value["data"]]}
 
 
+def _unwrapped(value: Any) -> Any:
+    """docs/contract.md, sign-in: the example's envelope nested in `data` is unwrapped."""
+    return {**value, "data": value["data"]["data"]}
+
+
 # (page, status) -> how the published example reads once the documented fix is applied.
 EXAMPLE_FIXES: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("get-customer-user-by-id.md", "200"): _with_zone,
     ("get-customer-subroles.md", "200"): _with_admin,
+    ("customer-sign-in.md", "200"): _unwrapped,
 }
+# docs/contract.md, sign-in: `permissions` items are objects, as the published example shows them
+# (the published schema said strings).
+RETYPED = {"customer-sign-in.md 200.data.permissions[]"}
 # The published free-form `query` object is replaced by named filter parameters (docs/contract.md).
 REPLACED_PARAMETERS = {("get-customer-users.md", "query")}
 
@@ -143,7 +157,7 @@ def assert_schema_kept(theirs: Mapping[str, Any], mine: Mapping[str, Any], where
     wanted = set(theirs.get("type") if isinstance(theirs.get("type"), list) else [theirs["type"]])
     if theirs.get("nullable"):  # 3.0's nullable: docs/contract.md, `type: [..., "null"]`
         wanted.add("null")
-    if theirs.get("type"):
+    if theirs.get("type") and where not in RETYPED:
         assert wanted <= _types(mine), f"{where}: type {sorted(wanted)} not in {_types(mine)}"
     for key in ("format", "example"):
         if key in theirs:
@@ -272,6 +286,8 @@ def test_contract__every_example_is_valid_against_its_schema(name: str) -> None:
         ("users.get_customer_user", "UpdateCustomerUser", "users.update_customer_user"),
         ("users.update_customer_user", "GetCustomerUser", "users.get_customer_user"),
         ("subroles.list_customer_subroles", "ListCustomerUsersWithSubrole", "users.list_customer_users"),
+        ("sign_in.customer_sign_in", "RefreshSession", "sign_in.refresh_customer_token"),
+        ("sign_in.customer_sign_in", "Logout", "sign_in.customer_logout"),
     ],
 )  # fmt: skip
 def test_contract__links_chain_the_operations(source: str, link: str, target: str) -> None:
@@ -280,4 +296,4 @@ def test_contract__links_chain_the_operations(source: str, link: str, target: st
     links = by_id[source].responses["200"]["links"]
     assert links[link]["operationId"] == target
     names = {p["name"] for p in by_id[target].parameters if p["in"] in ("path", "query")}
-    assert set(links[link]["parameters"]) <= names
+    assert set(links[link].get("parameters") or {}) <= names

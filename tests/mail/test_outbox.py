@@ -88,11 +88,11 @@ def test_enqueue__never_commits_itself(engine: Engine, tmp_path: Path) -> None:
 def test_enqueue__unknown_template__refused(engine: Engine, tmp_path: Path) -> None:
     with (
         write_engine(engine).begin() as connection,
-        pytest.raises(ValueError, match="no mail template 'reset'"),
+        pytest.raises(ValueError, match="no mail template 'newsletter'"),
     ):
         enqueue(
             connection,
-            template="reset",
+            template="newsletter",
             params={},
             token=TOKEN,
             recipient="ada@example.test",

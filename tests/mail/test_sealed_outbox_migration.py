@@ -120,7 +120,7 @@ def _check(url: str) -> None:
     upgrade_database(url)
 
 
-_NOT_SENT = "not sent: queued before the sealed outbox (revision 0003); resend the invitation"
+_NOT_SENT = "not sent: queued before the sealed outbox (revision 0004); resend the invitation"
 
 
 def _runner(connection: sa.Connection) -> Any:

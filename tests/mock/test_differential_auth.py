@@ -97,6 +97,21 @@ CASES: list[Case] = [
     ("accept-prefer-400", "POST", ACCEPT, {**JSON, "Prefer": "code=400"}, b'{"password":"x"}'),
     ("accept-example-invalid", "POST", ACCEPT, {**JSON, "Prefer": "code=400, example=invalid_invitation"}, b"{}"),
     ("accept-prefer-500", "POST", ACCEPT, {**JSON, "Prefer": "code=500"}, b"{}"),
+    # POST /customer/sign-in, /refresh-token/customer (no security), /customer/logout (bearer)
+    ("sign-in-valid", "POST", "/customer/sign-in", JSON, b'{"email":"ada@example.com","password":"Corr3ct-Horse!"}'),
+    ("sign-in-no-password", "POST", "/customer/sign-in", JSON, b'{"email":"ada@example.com"}'),
+    ("sign-in-prefer-400", "POST", "/customer/sign-in", {**JSON, "Prefer": "code=400"}, b'{"email":"a@example.com","password":"x"}'),
+    ("refresh-valid", "POST", "/refresh-token/customer", JSON, b'{"refresh_token":"abc"}'),
+    ("refresh-no-body", "POST", "/refresh-token/customer", {}, None),
+    ("refresh-example-invalid", "POST", "/refresh-token/customer", {**JSON, "Prefer": "code=400, example=invalid_refresh_token"}, b"{}"),
+    ("logout-valid", "POST", "/customer/logout", BEARER, None),
+    ("logout-no-token", "POST", "/customer/logout", {}, None),
+    # POST /forgot-password, /reset-password (no security)
+    ("forgot-valid", "POST", "/forgot-password", JSON, b'{"email":"ada@example.com"}'),
+    ("forgot-no-email", "POST", "/forgot-password", JSON, b"{}"),
+    ("reset-valid", "POST", "/reset-password", JSON, b'{"reset_token":"abc","password":"Corr3ct-Horse!"}'),
+    ("reset-no-token", "POST", "/reset-password", JSON, b'{"password":"Corr3ct-Horse!"}'),
+    ("reset-example-rules", "POST", "/reset-password", {**JSON, "Prefer": "code=400, example=password_rules"}, b'{"reset_token":"abc","password":"x"}'),
     # methods and paths around the new ones
     ("users-wrong-method", "DELETE", USERS, BEARER, None),
     ("user-wrong-method", "PUT", USER, AUTH_JSON, b"{}"),

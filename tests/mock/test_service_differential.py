@@ -126,6 +126,19 @@ CORPUS = [
     Request("accept-weak-password", "POST", ACCEPT, None, True, fixed({"password": "weak"})),
     Request("accept-malformed-token", "POST", "/invite/a.b/accept", None, False, fixed({})),
     Request("accept-password-not-string", "POST", ACCEPT, None, False, fixed({"password": 5})),
+    # POST /customer/sign-in, /refresh-token/customer, /customer/logout
+    Request("sign-in-wrong-password", "POST", "/customer/sign-in", None, True, fixed({"email": "ada.admin@example.com", "password": "Wr0ng-Password!"})),
+    Request("sign-in-missing-password", "POST", "/customer/sign-in", None, False, fixed({"email": "ada.admin@example.com"})),
+    Request("refresh-no-token", "POST", "/refresh-token/customer", None, True, fixed({})),
+    Request("refresh-unknown-token", "POST", "/refresh-token/customer", None, True, fixed({"refresh_token": "A" * 43})),
+    Request("refresh-token-not-string", "POST", "/refresh-token/customer", None, False, fixed({"refresh_token": 5})),
+    Request("logout-no-token", "POST", "/customer/logout", None, False),
+    # POST /forgot-password, /reset-password
+    Request("forgot-unknown-email", "POST", "/forgot-password", None, True, fixed({"email": "nobody.here@example.com"})),
+    Request("forgot-missing-email", "POST", "/forgot-password", None, False, fixed({})),
+    Request("reset-unknown-token", "POST", "/reset-password", None, True, fixed({"reset_token": "A" * 43, "password": "Corr3ct-Horse!"})),
+    Request("reset-weak-password", "POST", "/reset-password", None, True, fixed({"reset_token": "A" * 43, "password": "weak"})),
+    Request("reset-missing-token", "POST", "/reset-password", None, False, fixed({"password": "Corr3ct-Horse!"})),
 ]  # fmt: skip
 
 

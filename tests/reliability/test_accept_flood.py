@@ -20,6 +20,7 @@ import statistics
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -38,16 +39,22 @@ PASSWORD = "Corr3ct-Horse-Battery"
 SETTINGS = {"AUTHSVC_ACCEPT_LIMIT": "1000000"}
 
 
-def flood(base_url: str, stop: threading.Event) -> Counter[int]:
-    """`CLIENTS` clients, each sending accepts with fresh random tokens until `stop`."""
+Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+async def random_accept(client: httpx.AsyncClient) -> httpx.Response:
+    """An accept with a fresh random token: a hash, then INVALID_INVITATION."""
+    token = secrets.token_urlsafe(32)
+    return await client.post(f"{API}/invite/{token}/accept", json={"password": PASSWORD})
+
+
+def flood(base_url: str, stop: threading.Event, send: Send = random_accept) -> Counter[int]:
+    """`CLIENTS` clients, each sending requests made by `send` until `stop`."""
     answers: Counter[int] = Counter()
 
     async def one_client(client: httpx.AsyncClient) -> None:
         while not stop.is_set():
-            token = secrets.token_urlsafe(32)
-            response = await client.post(
-                f"{API}/invite/{token}/accept", json={"password": PASSWORD}
-            )
+            response = await send(client)
             answers[response.status_code] += 1
 
     async def everyone() -> None:
@@ -59,12 +66,13 @@ def flood(base_url: str, stop: threading.Event) -> Counter[int]:
     return answers
 
 
-def test_accept_flood__every_attempt_hashed__other_requests_answer_at_once(
-    tmp_path: Path, database_url: str
-) -> None:
+def flood_and_probe(
+    tmp_path: Path, database_url: str, settings: dict[str, str], send: Send
+) -> tuple[Counter[int], dict[str, list[float]], dict[str, list[float]]]:
+    """A live `authsvc serve` flooded by `send`: its answers, the probe during it and before it."""
     port = free_port()
     data_dir = tmp_path / "data"
-    settings = {"AUTHSVC_DATABASE_URL": database_url, **SETTINGS}
+    settings = {"AUTHSVC_DATABASE_URL": database_url, **settings}
     args = ["serve", "--data-dir", str(data_dir), "--port", str(port)]
     with running(
         args, log_path=tmp_path / "serve.log", settings=settings, port=port, ready_path="/healthz"
@@ -78,7 +86,9 @@ def test_accept_flood__every_attempt_hashed__other_requests_answer_at_once(
 
         stop = threading.Event()
         answers: Counter[int] = Counter()
-        flooder = threading.Thread(target=lambda: answers.update(flood(service.base_url, stop)))
+        flooder = threading.Thread(
+            target=lambda: answers.update(flood(service.base_url, stop, send))
+        )
         flooder.start()
         try:
             time.sleep(PROBE_AFTER_S)
@@ -87,15 +97,20 @@ def test_accept_flood__every_attempt_hashed__other_requests_answer_at_once(
             stop.set()
             flooder.join(60)
         log = service.output()
+    assert not flooder.is_alive()
+    assert "Traceback" not in log
+    return answers, probed, quiet
 
+
+def assert_loop_free(
+    answers: Counter[int], probed: dict[str, list[float]], quiet: dict[str, list[float]]
+) -> None:
     summary = {
         name: f"median {statistics.median(v) * 1000:.1f} ms (without the flood "
         f"{statistics.median(quiet[name]) * 1000:.1f} ms), max {max(v) * 1000:.1f} ms, n={len(v)}"
         for name, v in probed.items()
     }
-    print(f"\naccepts {dict(answers)}; {summary}")
-    assert not flooder.is_alive()
-    assert "Traceback" not in log
+    print(f"\nanswers {dict(answers)}; {summary}")
     for name, latencies in probed.items():
         assert len(latencies) >= 10, name
         # The loop-lag test's bound, or, on a machine busy enough to miss it without any flood,
@@ -104,5 +119,12 @@ def test_accept_flood__every_attempt_hashed__other_requests_answer_at_once(
         bound = max(MEDIAN_BOUND_S, SLOWDOWN * statistics.median(quiet[name]))
         assert statistics.median(latencies) < bound, summary
         assert max(latencies) < EACH_BOUND_S, summary
+
+
+def test_accept_flood__every_attempt_hashed__other_requests_answer_at_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    answers, probed, quiet = flood_and_probe(tmp_path, database_url, SETTINGS, random_accept)
+    assert_loop_free(answers, probed, quiet)
     assert set(answers) == {400}, dict(answers)  # unknown tokens, each one hashed
     assert answers[400] >= CLIENTS // 2, dict(answers)  # the flood kept the hashing busy

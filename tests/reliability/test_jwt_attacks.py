@@ -24,18 +24,21 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from authsvc.cli import demo_info
 from authsvc.config import load_settings
 from authsvc.db.engine import make_session_factory
-from authsvc.db.models import User, UserStatus
+from authsvc.db.models import SignInSession, User, UserStatus
+from authsvc.db.types import utcnow
 from authsvc.demo import DEMO, seed_demo_data
 from authsvc.factory import build_services, create_app
+from authsvc.security.issuer import IssuedTokens
 from authsvc.security.keys import DevKeys, load_or_create_dev_keys
 from authsvc.services.container import Services
+from authsvc.services.sessions import end_session, start_session
 from tests.reliability.support import (
     UNAUTHORIZED,
     RecordingServer,
@@ -161,7 +164,29 @@ def _embedded_jwk(w: World) -> str:
     return jwt.encode(w.claims(), pem, algorithm="RS256", headers={"jwk": jwk})
 
 
+def _session_tokens(w: World, *, end: bool) -> IssuedTokens:
+    """Real tokens of a real session of the demo admin (ended at once when `end`)."""
+    with w.services.engine.begin() as connection:
+        tokens = start_session(
+            connection,
+            w.services.issuer,
+            user_id=DEMO.admin_user_id,
+            customer_id=DEMO.customer_id,
+            permissions=["users:resend-invite"],
+            now=utcnow(),
+        )
+        if end:
+            session_id = jwt.decode(tokens.id_token, options={"verify_signature": False})["sid"]
+            end_session(connection, uuid.UUID(session_id), reason="logout", now=utcnow())
+    return tokens
+
+
 ATTACKS: list[tuple[str, Callable[[World], str]]] = [
+    ("refresh-token-as-bearer", lambda w: _session_tokens(w, end=False).refresh_token),
+    ("id-token-of-an-ended-session", lambda w: _session_tokens(w, end=True).id_token),
+    ("access-token-of-an-ended-session", lambda w: _session_tokens(w, end=True).access_token),
+    ("sid-of-no-session", lambda w: w.sign(w.claims(sid=str(uuid.uuid4())))),
+    ("sid-not-a-uuid", lambda w: w.sign(w.claims(sid="session-1"))),
     ("alg-none", _alg_none),
     ("alg-none-uppercase", lambda w: f"{b64({'alg': 'NONE'})}.{b64(w.claims())}.x"),
     ("hs256-signed-with-public-key", _hs256_with_public_key),
@@ -202,6 +227,21 @@ def test_jwt_attack__control_token_is_accepted(world: World) -> None:
     assert response.status_code == 200, response.text
 
 
+def test_jwt_attack__control_session_token_is_accepted(world: World) -> None:
+    """An id_token of a live session passes: the ended-session rows' 401s are the ending's."""
+    response = _post(world, _session_tokens(world, end=False).id_token)
+    assert response.status_code == 200, response.text
+
+
+def test_jwt_attack__an_id_token_is_no_refresh_token(world: World) -> None:
+    tokens = _session_tokens(world, end=False)
+    response = world.client.post(
+        "/auth/api/v1/refresh-token/customer", json={"refresh_token": tokens.id_token}
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == "Refresh Token is invalid or has expired"
+
+
 @pytest.mark.parametrize("attack", [a[1] for a in ATTACKS], ids=[a[0] for a in ATTACKS])
 def test_jwt_attack__documented_401(world: World, attack: Callable[[World], str]) -> None:
     before = outbox_count(world.services.engine)
@@ -224,7 +264,10 @@ def test_jwt_attack__valid_token_of_a_caller_who_may_no_longer_call__401(
 ) -> None:
     engine = services.engine
     with Session(engine) as session, session.begin():
-        if change == "deleted":
+        if change == "deleted":  # with the sessions that name the user
+            session.execute(
+                delete(SignInSession).where(SignInSession.user_id == DEMO.admin_user_id)
+            )
             session.delete(session.get_one(User, DEMO.admin_user_id))
         else:
             status = UserStatus.INACTIVE if change == "inactive" else UserStatus.INVITED

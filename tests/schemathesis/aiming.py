@@ -11,6 +11,18 @@ list -> get; ...): its linked IDs are kept, only the customer of a chain's first
 Users whose tokens the run uses are never patched (a deactivated admin would turn the rest of the
 run into 401s); such a PATCH is aimed at the demo's spare active user instead.
 
+Sessions: a share of positive sign-ins carries the demo admin's development password (-> 200); a
+share of refreshes carries a refresh token of a fresh sign-in (-> 200); every logout that would
+carry the run's token carries a fresh sign-in's `id_token` instead (ending the run's own session
+would turn the rest of the run into 401s). Fresh sign-ins come from the caller's `sign_in`
+callable (HTTP for the CLI run, the ASGI app in-process); without one, logout gets a forged token.
+Forgot: a share goes to the spare active user, or to users this run created and onboarded, never
+to a token holder (a reset ends every session of its user); reset: a share carries the newest
+unused reset token of the mail folder with a password that passes the rules.
+
+Which share a case falls in is a round robin per operation (`_bucket`), not a random draw, so that
+every aimed answer is reached in any run with enough well-formed cases.
+
 Importing this module registers nothing with schemathesis (hooks.py does, for the CLI).
 """
 
@@ -20,12 +32,14 @@ import base64
 import email
 import email.policy
 import functools
-import hashlib
+import itertools
 import json
 import os
 import re
 import threading
 import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +55,18 @@ FORGED_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 MOCK_CODES = {2: "403", 3: "404", 4: "429"}
 GOOD_PASSWORD = "Stateful-Run-Passw0rd!"
 LINK = re.compile(r"/invite/([A-Za-z0-9_-]+)")
+RESET_LINK = re.compile(r"/reset-password\?token=([A-Za-z0-9_-]+)")
+SPARE_USER_EMAIL = "abe.active@example.com"  # the demo's spare active user (no token of the run)
+SignIn = Callable[[], dict[str, Any] | None]  # a fresh sign-in's `data`, or None
 TOKEN_KEYS = ("admin_token", "member_token", "other_admin_token", "platform_admin_token")
 
 _lock = threading.Lock()
 _demo: dict[str, Any] | None = None
 _used_invites: set[str] = set()
+_used_resets: set[str] = set()
 _created_emails: set[str] = set()
+_onboarded_emails: list[str] = []
+_rounds: defaultdict[str, Iterator[int]] = defaultdict(itertools.count)
 
 
 def load_demo() -> dict[str, Any] | None:
@@ -80,9 +100,13 @@ def _is_uuid(value: Any) -> bool:
 
 
 def _bucket(case: schemathesis.Case, modulo: int) -> int:
-    params = case.path_parameters or {}
-    digest = hashlib.sha256(f"{case.id}{sorted(params.items())!r}".encode()).hexdigest()
-    return int(digest, 16) % modulo
+    """The next share of this operation, in turn: deterministic, and every share comes round.
+
+    (It was a hash of the case's random id, so a short run could miss a share altogether: the
+    in-process run's "resend-invite never answered 404" on one backend.)
+    """
+    with _lock:
+        return next(_rounds[f"{case.operation.method} {case.operation.path} {modulo}"]) % modulo
 
 
 def _well_formed(case: schemathesis.Case) -> bool:
@@ -234,8 +258,75 @@ def _fresh_invite_token() -> str | None:
             for token in LINK.findall(text):
                 if token not in _used_invites:
                     _used_invites.add(token)
+                    _onboarded_emails.append(str(message["To"]).strip().lower())
                     return str(token)
     return None
+
+
+def _fresh_reset_token() -> str | None:
+    """The newest unused reset token in the mail folder (earlier ones were revoked by it).
+
+    Only of a mail to a user `_aim_forgot` aims at: a reset ends every session of its user, so a
+    reset of a token holder (the demo admin, say, whose address an example may name) would turn
+    the rest of the run into 401s.
+    """
+    folder = os.environ.get("CONTRACT_MAIL_DIR")
+    if not folder or not Path(folder).is_dir():
+        return None
+    with _lock:
+        allowed = {SPARE_USER_EMAIL, *_onboarded_emails}
+        for path in sorted(
+            Path(folder).glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True
+        ):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if str(message["To"]).strip().lower() not in allowed:
+                continue
+            body = message.get_body(("plain",))
+            text = body.get_content() if body is not None else ""
+            for token in RESET_LINK.findall(text):
+                if token not in _used_resets:
+                    _used_resets.add(token)
+                    return str(token)
+    return None
+
+
+def _aim_sign_in(case: schemathesis.Case, demo: dict[str, Any]) -> None:
+    """A share of positive sign-ins carries the demo admin's development password (-> 200)."""
+    if demo.get("admin_password") and _positive_body(case) and _bucket(case, 3) == 0:
+        case.body = {"email": demo["admin_email"], "password": demo["admin_password"]}
+
+
+def _aim_refresh(case: schemathesis.Case, sign_in: SignIn | None) -> None:
+    """A share of positive refreshes (outside a linked chain) carries a live refresh token."""
+    if sign_in is None or _stateful(case) or not _positive_body(case) or _bucket(case, 2):
+        return
+    data = sign_in()
+    if data is not None:
+        case.body = {**dict(case.body), "refresh_token": data["refresh_token"]}
+
+
+def _aim_logout(case: schemathesis.Case, sign_in: SignIn | None) -> str:
+    """A fresh session's bearer for any logout that would end the run's own session."""
+    data = sign_in() if sign_in is not None else None
+    return str(data["id_token"]) if data is not None else FORGED_TOKEN
+
+
+def _aim_forgot(case: schemathesis.Case) -> None:
+    """A share of positive forgots names a user who may get a reset mail and holds no run token."""
+    if not _positive_body(case) or _bucket(case, 2):
+        return
+    with _lock:
+        targets = [SPARE_USER_EMAIL, *_onboarded_emails[-3:]]
+    case.body = {**dict(case.body), "email": targets[_bucket(case, len(targets))]}
+
+
+def _aim_reset(case: schemathesis.Case) -> None:
+    """A share of positive resets carries a real reset token and a password that passes."""
+    if not _positive_body(case) or _bucket(case, 2):
+        return
+    token = _fresh_reset_token()
+    if token is not None:
+        case.body = {**dict(case.body), "reset_token": token, "password": GOOD_PASSWORD}
 
 
 def _aim_accept(case: schemathesis.Case) -> None:
@@ -256,7 +347,9 @@ def _protect_token_holders(case: schemathesis.Case, demo: dict[str, Any]) -> Non
         params["userID"] = demo["active_user_id"]
 
 
-def aim_live(case: schemathesis.Case, demo: dict[str, Any]) -> str | None:
+def aim_live(
+    case: schemathesis.Case, demo: dict[str, Any], sign_in: SignIn | None = None
+) -> str | None:
     """Aim one case of the live service at seeded rows and pick its caller (see the module doc).
 
     Returns the caller's token when the case should not carry the run's default one; a case that
@@ -266,6 +359,16 @@ def aim_live(case: schemathesis.Case, demo: dict[str, Any]) -> str | None:
     token: str | None = None
     if path == "/invite/{inviteToken}/accept":
         _aim_accept(case)
+    elif path == "/customer/sign-in":
+        _aim_sign_in(case, demo)
+    elif path == "/refresh-token/customer":
+        _aim_refresh(case, sign_in)
+    elif path == "/customer/logout":
+        token = _aim_logout(case, sign_in)
+    elif path == "/forgot-password":
+        _aim_forgot(case)
+    elif path == "/reset-password":
+        _aim_reset(case)
     elif not _well_formed(case):
         pass
     elif "{userID}" in path:

@@ -11,6 +11,7 @@ Configured by environment variables that `run_live` sets:
     CONTRACT_STATUS_FILE   where statuses are appended, one per line
     CONTRACT_TARGET        `live` or `mock`
     CONTRACT_TOKEN         the bearer token most cases carry
+    CONTRACT_API_URL       the live service's API base (fresh sign-ins for refresh and logout)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import threading
 from typing import Any
 
+import httpx
 import schemathesis
 
 from tests.schemathesis.aiming import aim_live, aim_mock, load_demo
@@ -45,7 +47,20 @@ def before_call(context: Any, case: schemathesis.Case, kwargs: dict[str, Any]) -
         return
     demo = load_demo()
     if demo is not None:
-        aim_live(case, demo)
+        aim_live(case, demo, sign_in=lambda: _sign_in(demo))
+
+
+def _sign_in(demo: dict[str, Any]) -> dict[str, Any] | None:
+    """A fresh session of the demo admin (development password), over HTTP."""
+    api = os.environ.get("CONTRACT_API_URL")
+    if not api or not demo.get("admin_password"):
+        return None
+    response = httpx.post(
+        f"{api}/customer/sign-in",
+        json={"email": demo["admin_email"], "password": demo["admin_password"]},
+        timeout=10,
+    )
+    return dict(response.json()["data"]) if response.status_code == 200 else None
 
 
 @schemathesis.hook

@@ -41,16 +41,22 @@ API = "/auth/api/v1"
 TARGETS = ("live", "mock-static", "mock-dynamic")
 EVERY_STATUS = frozenset({200, 400, 401, 403, 404, 429})
 INVITE_LINK = re.compile(r"/invite/([A-Za-z0-9_-]{20,})")
+RESET_LINK = re.compile(r"/reset-password\?token=([A-Za-z0-9_-]{20,})")
 # Resends per user and window: low enough that the aimed cases hit 429, short enough that most
 # of them still get a 200 (the window keeps sliding during the run).
 # The customer's invitation mails and the accept attempts per address are out of the run's reach:
 # every request comes from one address and one customer, and create's positive cases must be 200
 # (their 429s are held by tests/api/test_throttle.py).
+# Sign-in failures and forgot requests likewise (the aimed sign-ins must get their 200, the aimed
+# forgots their mail; tests/api/test_sign_in_throttle.py holds those 429s).
 LIVE_SETTINGS = {
     "AUTHSVC_RESEND_LIMIT": "5",
     "AUTHSVC_RESEND_WINDOW_SECONDS": "2",
     "AUTHSVC_INVITE_MAIL_LIMIT": "1000000",
     "AUTHSVC_ACCEPT_LIMIT": "1000000",
+    "AUTHSVC_SIGN_IN_ADDRESS_LIMIT": "1000000",
+    "AUTHSVC_FORGOT_LIMIT": "1000000",
+    "AUTHSVC_FORGOT_ADDRESS_LIMIT": "1000000",
     "AUTHSVC_OUTBOX_POLL_SECONDS": "0.2",
 }
 
@@ -181,6 +187,9 @@ def run_schemathesis(
             "CONTRACT_DEMO_FILE": str(target.demo_file or ""),
             "CONTRACT_MAIL_DIR": str(target.mail_dir or ""),
             "CONTRACT_TOKEN": target.token,
+            "CONTRACT_API_URL": ""
+            if target.base_url
+            else target.location.removesuffix("/openapi.json"),
         }
     )
     env["PYTHONPATH"] = str(REPO)
@@ -222,8 +231,8 @@ def _read_junit(result: RunResult, path: Path) -> None:
 def check_service_log(target: Target) -> list[str]:
     """What the service's own log says went wrong: a traceback, an unhandled error, a secret.
 
-    Every invite token the run's mails carried is looked for in the log: the accept path carries
-    one, and the run accepted some of them.
+    Every invite and reset token the run's mails carried is looked for in the log: the accept
+    path carries one, reset bodies the other, and the run used some of each.
     """
     text = target.log_path.read_text(errors="replace")
     problems = []
@@ -232,22 +241,25 @@ def check_service_log(target: Target) -> list[str]:
     if " ERROR " in text:
         problems.append(f"ERROR lines in {target.log_path.name}")
     tokens = invite_tokens(target.mail_dir) if target.mail_dir else set()
-    leaked = sum(token in text for token in tokens)
+    resets = invite_tokens(target.mail_dir, RESET_LINK) if target.mail_dir else set()
+    leaked = sum(token in text for token in tokens | resets)
     if leaked:
-        problems.append(f"{leaked} of {len(tokens)} invite tokens in {target.log_path.name}")
+        problems.append(
+            f"{leaked} of {len(tokens | resets)} invite and reset tokens in {target.log_path.name}"
+        )
     if target.mail_dir and not tokens:
         problems.append("no invite mail was written: the create/resend cases never succeeded")
     return problems
 
 
-def invite_tokens(mail_dir: Path) -> set[str]:
-    """The token of every invite link in the mail folder's .eml files."""
+def invite_tokens(mail_dir: Path, link: re.Pattern[str] = INVITE_LINK) -> set[str]:
+    """The token of every invite link (or other `link`) in the mail folder's .eml files."""
     found: set[str] = set()
     for path in mail_dir.glob("*.eml"):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         body = message.get_body(("plain",))
         if body is not None:
-            found.update(INVITE_LINK.findall(body.get_content()))
+            found.update(link.findall(body.get_content()))
     return found
 
 

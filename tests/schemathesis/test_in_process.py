@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,12 +23,16 @@ from schemathesis import Case, GenerationMode
 from schemathesis.config import SchemathesisConfig
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
-from authsvc.db.models import Subrole
+from authsvc.db.models import Subrole, User
+from authsvc.demo import DEMO
+from authsvc.security.passwords import hash_password
 from authsvc.services.container import Services
-from tests.schemathesis.aiming import aim_live, prepare_demo
+from tests.schemathesis.aiming import SignIn, aim_live, prepare_demo
 from tests.schemathesis.run_live import CONFIG
 
+ADMIN_EMAIL, ADMIN_PASSWORD = "ada.admin@example.com", "Dev-In-Process-Passw0rd!"
 REACHED: Counter[int] = Counter()
 BY_OPERATION: defaultdict[str, Counter[int]] = defaultdict(Counter)
 config = SchemathesisConfig.from_path(CONFIG)
@@ -44,21 +49,40 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @pytest.fixture
 def aimed_demo(demo: dict[str, Any], services: Services) -> dict[str, Any]:
-    """The demo, with Acme's subroles as a client reads them before creating a user."""
+    """The demo, with Acme's subroles as a client reads them before creating a user, and a
+    password for its admin (what `authsvc demo` gives her in development)."""
+    with Session(services.engine) as session, session.begin():
+        session.get_one(User, DEMO.admin_user_id).password_hash = hash_password(ADMIN_PASSWORD)
     with Session(services.engine) as session:
         rows = session.scalars(
             select(Subrole).where(Subrole.customer_id == uuid.UUID(demo["customer_id"]))
         ).all()
         subroles = [{"id": str(r.id), "code": r.code, "label": r.label} for r in rows]
     assert subroles, "the demo customer has no subroles"
-    return prepare_demo({**demo, "subroles": sorted(subroles, key=lambda s: s["code"])})
+    aimed = {**demo, "subroles": sorted(subroles, key=lambda s: s["code"])}
+    return prepare_demo({**aimed, "admin_email": ADMIN_EMAIL, "admin_password": ADMIN_PASSWORD})
+
+
+@pytest.fixture
+def sign_in(app: AsyncApp, aimed_demo: dict[str, Any]) -> Iterator[SignIn]:
+    """Fresh sessions of the demo admin, from the app itself."""
+    with TestClient(app) as client:
+
+        def fresh() -> dict[str, Any] | None:
+            body = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            response = client.post("/auth/api/v1/customer/sign-in", json=body)
+            return dict(response.json()["data"]) if response.status_code == 200 else None
+
+        yield fresh
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-def test_contract__every_answer_is_documented(case: Case, aimed_demo: dict[str, Any]) -> None:
-    token = aim_live(case, aimed_demo) or aimed_demo["admin_token"]
+def test_contract__every_answer_is_documented(
+    case: Case, aimed_demo: dict[str, Any], sign_in: SignIn
+) -> None:
+    token = aim_live(case, aimed_demo, sign_in) or aimed_demo["admin_token"]
     response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
     REACHED[response.status_code] += 1
     BY_OPERATION[f"{case.operation.method.upper()} {case.operation.path}"][
@@ -75,6 +99,11 @@ EXPECTED = {
     "POST /customers/{customerID}/users/{userID}/resend-invite": {200, 400, 403, 404},
     "GET /customers/{customerID}/subroles": {200, 400, 403},
     "POST /invite/{inviteToken}/accept": {400},
+    "POST /customer/sign-in": {200, 400},
+    "POST /refresh-token/customer": {200, 400},
+    "POST /customer/logout": {200},
+    "POST /forgot-password": {200, 400},
+    "POST /reset-password": {400},
 }
 
 

@@ -268,9 +268,15 @@ def test_build_token_verifier__dev_key_round_trip_with_mint_token(tmp_path: Path
     )
 
     assert jwt.get_unverified_header(token) == {"alg": "RS256", "typ": "JWT", "kid": dev.kid}
-    assert verifier.verify(token) == Principal(
-        str(subject), customer, frozenset({RESEND_INVITE_PERMISSION}), False
+    principal = verifier.verify(token)
+    assert principal == Principal(
+        str(subject),
+        customer,
+        frozenset({RESEND_INVITE_PERMISSION}),
+        False,
+        issued_at=jwt.decode(token, options={"verify_signature": False})["iat"],
     )
+    assert principal.session_id is None  # no session asked for: another issuer's kind of token
     payload = jwt.decode(token, options={"verify_signature": False})
     assert payload["exp"] - payload["iat"] == 120
 

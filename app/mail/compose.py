@@ -99,22 +99,32 @@ def compose_invite(
     expires_at: datetime,
 ) -> ComposedMail:
     """The invite for a user (`first_name`) to join `customer_name`, with the link for `token`."""
-    if expires_at.tzinfo is None:
-        raise ValueError("expires_at must be timezone-aware")
-    customer_name = one_line(customer_name)
-    subject = _invite_subject({"customer_name": customer_name})
-    context = {
-        "subject": subject,
-        "first_name": one_line(first_name),
-        "customer_name": customer_name,
-        "accept_url": accept_url(settings, token),
-        "expires_at": expires_at.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),
-    }
+    return _compose(
+        "invite",
+        _invite_subject({"customer_name": customer_name}),
+        first_name=first_name,
+        customer_name=customer_name,
+        accept_url=accept_url(settings, token),
+        expires_at=_when(expires_at),
+    )
+
+
+def _when(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("a mail's date must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC")
+
+
+def _compose(stem: str, subject: str, **values: str) -> ComposedMail:
+    """`{stem}.txt.j2` and `{stem}.html.j2` with `values`; names pass through `one_line`."""
+    context = {"subject": subject, **values}
+    for name in ("first_name", "customer_name"):
+        context[name] = one_line(context[name])
     env = _environment()
     return ComposedMail(
         subject=subject,
-        text=env.get_template("invite.txt.j2").render(context),
-        html=env.get_template("invite.html.j2").render(context),
+        text=env.get_template(f"{stem}.txt.j2").render(context),
+        html=env.get_template(f"{stem}.html.j2").render(context),
     )
 
 
@@ -132,22 +142,13 @@ def compose_reset(
     expires_at: datetime,
 ) -> ComposedMail:
     """The reset-password mail for a user (`first_name`) of `customer_name`, linking `token`."""
-    if expires_at.tzinfo is None:
-        raise ValueError("expires_at must be timezone-aware")
-    customer_name = one_line(customer_name)
-    subject = "Reset your password"
-    context = {
-        "subject": subject,
-        "first_name": one_line(first_name),
-        "customer_name": customer_name,
-        "reset_url": reset_url(settings, token),
-        "expires_at": expires_at.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),
-    }
-    env = _environment()
-    return ComposedMail(
-        subject=subject,
-        text=env.get_template("reset.txt.j2").render(context),
-        html=env.get_template("reset.html.j2").render(context),
+    return _compose(
+        "reset",
+        "Reset your password",
+        first_name=first_name,
+        customer_name=customer_name,
+        reset_url=reset_url(settings, token),
+        expires_at=_when(expires_at),
     )
 
 
@@ -155,19 +156,12 @@ def compose_password_changed(
     *, first_name: str, customer_name: str, changed_at: datetime
 ) -> ComposedMail:
     """The notice that a user's password was changed (by a reset): no link, no secret."""
-    customer_name = one_line(customer_name)
-    subject = "Your password was changed"
-    context = {
-        "subject": subject,
-        "first_name": one_line(first_name),
-        "customer_name": customer_name,
-        "changed_at": changed_at.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),
-    }
-    env = _environment()
-    return ComposedMail(
-        subject=subject,
-        text=env.get_template("password_changed.txt.j2").render(context),
-        html=env.get_template("password_changed.html.j2").render(context),
+    return _compose(
+        "password_changed",
+        "Your password was changed",
+        first_name=first_name,
+        customer_name=customer_name,
+        changed_at=_when(changed_at),
     )
 
 

@@ -6,8 +6,8 @@
     authsvc_outbox_messages{status}                               gauge, from the database
     authsvc_outbox_oldest_pending_age_seconds                     gauge, from the database
     authsvc_jwks_fetches_total{outcome}                           ok | error (AUTHSVC_JWKS_URL)
-    authsvc_sign_in_failures_total                                counters for the sign-in use case
-    authsvc_sign_in_throttled_total                               to increment (none increments yet)
+    authsvc_sign_in_failures_total                                sign-ins refused (one 400 for all)
+    authsvc_sign_in_throttled_total                               sign-ins refused by the throttle
 
 Labels are bounded: `operation_id` is the contract's operationId (`none` for a path the contract
 does not have, `preflight` for a CORS preflight), never the raw path, which holds IDs and tokens.

@@ -38,7 +38,7 @@ from authsvc.errors import (
     TooManyAttempts,
 )
 from authsvc.mail.sealing import OutboxSealer
-from authsvc.metrics import OutboxSnapshot, exposition
+from authsvc.metrics import SIGN_IN_FAILURES, SIGN_IN_THROTTLED, OutboxSnapshot, exposition
 from authsvc.security.issuer import IssuedTokens
 from authsvc.security.passwords import hash_password
 from authsvc.security.principal import Principal
@@ -211,10 +211,12 @@ class Services:
             client_address=client_address,
         )
         if isinstance(attempt, SignInThrottled):
+            SIGN_IN_THROTTLED.inc()
             raise attempt
         check = await check_credentials(attempt.credentials, password, self.password_hashing)
         if not check.matches or attempt.credentials.row is None:
             await self.writes.run(record_failure, email_hint=email_domain(normalized))
+            SIGN_IN_FAILURES.inc()
             raise SignInFailed()
         new_hash = None
         if check.needs_rehash:  # the normalisation or the parameters changed since it was stored

@@ -66,6 +66,8 @@ _SET_PASSWORD = (
     .where(_users.c.id == bindparam("b_user_id"))
     .values(
         password_hash=bindparam("b_password_hash"),
+        # The link came by mail to this address: whoever resets through it holds the mailbox.
+        is_email_verified=True,
         updated_at=bindparam("b_now"),
         updated_by=bindparam("b_user_id"),
     )

@@ -138,7 +138,15 @@ def test_metrics__operations_statuses_and_outbox(served: Any) -> None:
     assert outbox[(("status", "pending"),)] >= 1
     assert _samples(response.text, "authsvc_outbox_oldest_pending_age_seconds")[()] >= 0
     for counter in ("authsvc_sign_in_failures_total", "authsvc_sign_in_throttled_total"):
-        assert f"\n{counter} " in response.text  # exposed, for the sign-in work to count
+        assert f"\n{counter} " in response.text
+    failures = _samples(response.text, "authsvc_sign_in_failures_total")[()]
+    refused = httpx.post(
+        f"{base}{API}/customer/sign-in",
+        json={"email": "nobody@example.com", "password": "Wrong-Horse-1"},
+    )
+    assert refused.status_code == 400
+    after = _samples(httpx.get(f"{base}/metrics").text, "authsvc_sign_in_failures_total")[()]
+    assert after == failures + 1
 
 
 def test_metrics__outside_the_allowlist__the_documented_404(

@@ -125,6 +125,7 @@ def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
                     lambda connection: resend_invite(
                         connection,
                         settings=services.settings,
+                        sealer=services.sealer,
                         principal=principal,
                         customer_id=customer,
                         user_id=user,
@@ -136,6 +137,7 @@ def measure_breakdown(*, requests: int, rounds: int) -> dict[str, Any]:
                 lambda: services.writes.call(
                     resend_invite,
                     settings=services.settings,
+                    sealer=services.sealer,
                     principal=principal,
                     customer_id=customer,
                     user_id=user,

@@ -62,6 +62,7 @@ def _wrk(
         "body": json.dumps(target.body.decode()) if target.body else "nil",
         "headers": headers,
         "status": target.expect_status,
+        "paths": ", ".join(json.dumps(path) for path in target.paths),
     }
     if create_template is not None:
         script += _CREATE_LUA % {"template": json.dumps(create_template)}

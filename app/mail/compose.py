@@ -80,14 +80,21 @@ def _invite_subject(params: Mapping[str, str]) -> str:
     return f"You're invited to join {one_line(params['customer_name'])}"
 
 
-def _render_invite(settings: Settings, params: Mapping[str, str], token: str) -> ComposedMail:
-    return compose_invite(
-        settings=settings,
-        first_name=params["first_name"],
-        customer_name=params["customer_name"],
-        token=token,
-        expires_at=datetime.fromisoformat(params["expires_at"]),
-    )
+def _link_mail(
+    compose: Callable[..., ComposedMail],
+) -> Callable[[Settings, Mapping[str, str], str], ComposedMail]:
+    """The renderer of a mail with a link (invite, reset) from its stored parameters."""
+
+    def render(settings: Settings, params: Mapping[str, str], token: str) -> ComposedMail:
+        return compose(
+            settings=settings,
+            first_name=params["first_name"],
+            customer_name=params["customer_name"],
+            token=token,
+            expires_at=datetime.fromisoformat(params["expires_at"]),
+        )
+
+    return render
 
 
 def compose_invite(
@@ -187,16 +194,6 @@ def password_changed_params(
     }
 
 
-def _render_reset(settings: Settings, params: Mapping[str, str], token: str) -> ComposedMail:
-    return compose_reset(
-        settings=settings,
-        first_name=params["first_name"],
-        customer_name=params["customer_name"],
-        token=token,
-        expires_at=datetime.fromisoformat(params["expires_at"]),
-    )
-
-
 def _render_password_changed(
     settings: Settings, params: Mapping[str, str], token: str
 ) -> ComposedMail:
@@ -210,8 +207,10 @@ def _render_password_changed(
 
 # Every mail the outbox can render at delivery, by the name a queued row stores.
 TEMPLATES: Mapping[str, MailTemplate] = {
-    INVITE: MailTemplate(subject=_invite_subject, render=_render_invite),
-    RESET: MailTemplate(subject=lambda _params: "Reset your password", render=_render_reset),
+    INVITE: MailTemplate(subject=_invite_subject, render=_link_mail(compose_invite)),
+    RESET: MailTemplate(
+        subject=lambda _params: "Reset your password", render=_link_mail(compose_reset)
+    ),
     PASSWORD_CHANGED: MailTemplate(
         subject=lambda _params: "Your password was changed", render=_render_password_changed
     ),

@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import re
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
@@ -131,13 +132,15 @@ def _handle(
         if allowed:
             error = MethodNotAllowed(allow=", ".join(sorted(allowed)))
     if isinstance(error, InternalError):
-        # Log the type and where, not str(exc): driver errors can echo bound parameters.
+        # Log the type and where, with the stack but never str(exc): driver errors echo bound
+        # parameters (a password hash, a token digest) in their message. The handler runs after
+        # the `except` has ended, so `exc_info=True` would find nothing to print.
         logger.error(
-            "unhandled %s on %s %s",
+            "unhandled %s on %s %s%s",
             type(exc).__name__,
             request.method,
             request.url.path,
-            exc_info=not isinstance(exc, AuthServiceError | NonConformingResponse),
+            _stack(exc),
         )
     if isinstance(exc, NonConformingResponse):
         logger.error("response did not conform to the contract: %s", exc.detail)
@@ -158,3 +161,10 @@ def install_error_handlers(app: AsyncApp, contracts: Iterable[Contract] = ()) ->
     handled: tuple[Any, ...] = (AuthServiceError, ProblemException, HTTPException, Exception)
     for exc_type in handled:
         app.add_error_handler(exc_type, handle)
+
+
+def _stack(exc: Exception) -> str:
+    """The frames that raised `exc` (file, line, code), without the exception's message."""
+    if isinstance(exc, AuthServiceError | NonConformingResponse) or exc.__traceback__ is None:
+        return ""
+    return "\n" + "".join(traceback.format_tb(exc.__traceback__)).rstrip()

@@ -10,6 +10,7 @@ bound, `/healthz` stays 200 (readers are not blocked in WAL mode), and writes re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -67,12 +68,17 @@ class Cluster:
         return [postmaster, *children]
 
     def freeze(self) -> None:
-        for pid in self.processes():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: signal.Signals) -> None:
         for pid in self.processes():
-            os.kill(pid, signal.SIGCONT)
+            # A backend may exit between the /proc scan and the signal (the service's pool
+            # closing a connection): it no longer needs stopping or resuming.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
 
 @contextmanager

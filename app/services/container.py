@@ -243,8 +243,9 @@ class Services:
             raise outcome
         return outcome
 
-    async def logout(self, *, principal: Principal, refresh_token: str | None) -> None:
-        """End the bearer's session (and the given refresh token's, if the caller's)."""
+    async def logout(self, *, principal: Principal | None, refresh_token: str | None) -> None:
+        """End the bearer's session (and the refresh token's, if the caller's); without a
+        usable bearer, the refresh token's session (`Unauthorized` if it names no live one)."""
         await self.writes.run(logout, principal=principal, refresh_token=refresh_token)
 
     async def forgot_password(self, *, email: str, client_address: str) -> None:

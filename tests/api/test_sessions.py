@@ -7,16 +7,18 @@ reactivate -> old tokens refused; every sign-in refusal is the same bytes after 
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import jwt
 import pytest
 from sqlalchemy import event, select, update
 from starlette.testclient import TestClient
 
-from authsvc.db.models import SignInSession, User, UserStatus, users_table
+from authsvc.db.models import AuditEvent, SignInSession, User, UserStatus, users_table
 from authsvc.db.models import refresh_tokens_table as tokens
 from authsvc.db.types import utcnow
 from authsvc.demo import DEMO
@@ -182,6 +184,90 @@ def test_logout__a_refresh_token_in_the_body_ends_its_session_too(
     two = _sign_in(client).json()["data"]
     assert _logout(client, one["id_token"], refresh_token=two["refresh_token"]).status_code == 200
     assert not _works(client, two["id_token"])
+
+
+def _expired(services: Services, id_token: str) -> str:
+    """The same session's id_token, signed by the service's own key, expired a minute ago."""
+    claims = jwt.decode(id_token, options={"verify_signature": False})
+    now = int(time.time())
+    claims.update(iat=now - 960, exp=now - 60)
+    key = services.issuer.tokens.signing_key
+    return jwt.encode(claims, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid})
+
+
+def _anonymous_logout(
+    client: TestClient, headers: dict[str, str] | None = None, **body: Any
+) -> Any:
+    return client.post(f"{BASE}/customer/logout", json=body, headers=headers or {})
+
+
+def test_logout__with_an_expired_id_token_the_refresh_token_ends_the_session(
+    client: TestClient, demo: dict[str, Any], services: Services
+) -> None:
+    data = _signed_in(client, services)
+    other = _sign_in(client).json()["data"]
+    expired = _expired(services, data["id_token"])
+    assert not _works(client, expired)
+
+    response = _logout(client, expired, refresh_token=data["refresh_token"])
+
+    assert (response.status_code, assert_documented(response, LOGOUT)) == (
+        200,
+        example_of(200, LOGOUT),
+    )
+    assert _refresh(client, data["refresh_token"]).json() == INVALID
+    assert not _works(client, data["id_token"])  # the session's unexpired tokens die with it
+    assert _works(client, other["id_token"])  # another session of the same user lives on
+    again = _logout(client, expired, refresh_token=data["refresh_token"])
+    assert again.status_code == 401
+    assert again.headers["www-authenticate"] == "Bearer"
+    assert_documented(again, LOGOUT)
+    with db(services) as session:
+        [ended] = session.scalars(select(SignInSession).where(SignInSession.ended_at.is_not(None)))
+        assert ended.end_reason == "logout"
+        detail = session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "session.logout")
+        ).all()
+        assert detail == [{"sessions_ended": 1, "by": "refresh_token"}]
+
+
+def test_logout__without_any_bearer_a_rotated_refresh_token_still_ends_its_session(
+    client: TestClient, demo: dict[str, Any], services: Services
+) -> None:
+    first = _signed_in(client, services)
+    second = _refresh(client, first["refresh_token"]).json()["data"]
+    assert _anonymous_logout(client, refresh_token=first["refresh_token"]).status_code == 200
+    assert not _works(client, second["id_token"])
+    assert _refresh(client, second["refresh_token"]).json() == INVALID
+
+
+@pytest.mark.parametrize(
+    "case", ["no-body", "empty-token", "unknown-token", "idle-expired-session", "garbage-bearer"]
+)
+def test_logout__without_a_usable_bearer_or_live_refresh_token_is_401(
+    client: TestClient, demo: dict[str, Any], services: Services, case: str
+) -> None:
+    data = _signed_in(client, services)
+    headers: dict[str, str] = {}
+    body: dict[str, str] = {}
+    if case == "empty-token":
+        body = {"refresh_token": ""}
+    elif case == "unknown-token":
+        body = {"refresh_token": "A" * 43}
+    elif case == "idle-expired-session":
+        with db(services) as session, session.begin():
+            session.execute(
+                update(SignInSession).values(idle_expires_at=utcnow() - timedelta(seconds=1))
+            )
+        body = {"refresh_token": data["refresh_token"]}
+    elif case == "garbage-bearer":
+        headers = bearer("not.a.jwt")
+    response = _anonymous_logout(client, headers, **body)
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert_documented(response, LOGOUT)
+    if case != "idle-expired-session":
+        assert _works(client, data["id_token"])  # nothing ended
 
 
 def test_deactivate_then_reactivate__old_tokens_stay_dead(

@@ -106,6 +106,8 @@ CASES: list[Case] = [
     ("refresh-example-invalid", "POST", "/refresh-token/customer", {**JSON, "Prefer": "code=400, example=invalid_refresh_token"}, b"{}"),
     ("logout-valid", "POST", "/customer/logout", BEARER, None),
     ("logout-no-token", "POST", "/customer/logout", {}, None),
+    ("logout-refresh-token-only", "POST", "/customer/logout", JSON, b'{"refresh_token":"abc"}'),
+    ("logout-prefer-401", "POST", "/customer/logout", {**JSON, "Prefer": "code=401"}, b'{"refresh_token":"abc"}'),
     # POST /forgot-password, /reset-password (no security)
     ("forgot-valid", "POST", "/forgot-password", JSON, b'{"email":"ada@example.com"}'),
     ("forgot-no-email", "POST", "/forgot-password", JSON, b"{}"),

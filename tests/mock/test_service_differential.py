@@ -132,7 +132,10 @@ CORPUS = [
     Request("refresh-no-token", "POST", "/refresh-token/customer", None, True, fixed({})),
     Request("refresh-unknown-token", "POST", "/refresh-token/customer", None, True, fixed({"refresh_token": "A" * 43})),
     Request("refresh-token-not-string", "POST", "/refresh-token/customer", None, False, fixed({"refresh_token": 5})),
-    Request("logout-no-token", "POST", "/customer/logout", None, False),
+    # Anonymous logout is allowed by the contract ({}); the refresh token's state decides.
+    Request("logout-no-token", "POST", "/customer/logout", None, True),
+    Request("logout-unknown-refresh-token", "POST", "/customer/logout", None, True, fixed({"refresh_token": "A" * 43})),
+    Request("logout-garbage-bearer", "POST", "/customer/logout", "raw:Bearer not.a.jwt", True, fixed({})),
     # POST /forgot-password, /reset-password
     Request("forgot-unknown-email", "POST", "/forgot-password", None, True, fixed({"email": "nobody.here@example.com"})),
     Request("forgot-missing-email", "POST", "/forgot-password", None, False, fixed({})),

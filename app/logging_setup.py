@@ -96,6 +96,9 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "text") -> No
     root.setLevel(logging.INFO if level == "DEBUG" else level)
     logging.getLogger("authsvc").setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Python warnings (a library's deprecation notice) become records of `py.warnings`, in the
+    # chosen format, instead of free text on stderr between the JSON lines.
+    logging.captureWarnings(True)
     # uvicorn's loggers write through the root handler (uvicorn_config passes log_config=None).
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
@@ -114,3 +117,4 @@ def remove_handlers() -> None:
     for old in list(root.handlers):
         if isinstance(old, _StderrHandler):
             root.removeHandler(old)
+    logging.captureWarnings(False)

@@ -17,6 +17,7 @@ it is sending (bounded by the SMTP timeout), and exits 0.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -132,15 +133,27 @@ def _config(settings: Settings, app: Any, **options: Any) -> Any:
     )
 
 
-def worker_app() -> AsyncApp:
-    """The app of one spawned worker, from the environment the parent prepared."""
+@functools.cache
+def _worker_settings() -> Settings:
+    """A spawned worker's settings, with its logging configured before anything else is imported.
+
+    uvicorn asks for `http_protocol` before the app, and either import pulls in Connexion, whose
+    import-time warnings would otherwise reach stderr as plain text among the JSON lines.
+    """
     from authsvc.config import load_settings
-    from authsvc.factory import create_app
     from authsvc.logging_setup import configure_logging
-    from authsvc.web.http_server import quiet_accept_errors
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def worker_app() -> AsyncApp:
+    """The app of one spawned worker, from the environment the parent prepared."""
+    settings = _worker_settings()
+    from authsvc.factory import create_app
+    from authsvc.web.http_server import quiet_accept_errors
+
     quiet_accept_errors()
     return create_app(settings, run_outbox_worker=settings.mail_loop)
 
@@ -148,10 +161,9 @@ def worker_app() -> AsyncApp:
 def __getattr__(name: str) -> Any:
     """`http_protocol`: the limited protocol class, built in each worker from its settings."""
     if name == "http_protocol":
-        from authsvc.config import load_settings
+        settings = _worker_settings()
         from authsvc.web.cors import CorsPolicy
         from authsvc.web.http_server import limited_protocol
 
-        settings = load_settings()
         return limited_protocol(settings.http_limits, CorsPolicy(frozenset(settings.cors_origins)))
     raise AttributeError(name)

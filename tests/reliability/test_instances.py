@@ -63,7 +63,8 @@ def instance(
     ]
     with running(
         args,
-        log_path=tmp_path / f"{name}.log",
+        log_path=tmp_path / f"{name}.out",
+        stderr_path=tmp_path / f"{name}.log",
         settings=settings,
         port=port,
         ready_path="/readyz",
@@ -95,6 +96,7 @@ def test_two_instances__resends_limits_and_mail_hold_across_processes(
         "AUTHSVC_RESEND_WINDOW_SECONDS": "3600",
         "AUTHSVC_INVITE_MAIL_LIMIT": "100000",  # this test is about the per-user limit
         "AUTHSVC_OUTBOX_POLL_SECONDS": "0.2",
+        "AUTHSVC_LOG_FORMAT": "json",
     }
     try:
         with ExitStack() as stack:
@@ -150,7 +152,8 @@ def test_two_instances__resends_limits_and_mail_hold_across_processes(
             stack.enter_context(
                 running(
                     ["worker", "--data-dir", str(data_dir)],
-                    log_path=tmp_path / "worker.log",
+                    log_path=tmp_path / "worker.out",
+                    stderr_path=tmp_path / "worker.log",
                     settings=settings,
                 )
             )
@@ -195,6 +198,10 @@ def test_two_instances__resends_limits_and_mail_hold_across_processes(
         for name in ("a", "b", "worker"):
             log = (tmp_path / f"{name}.log").read_text()
             assert "Traceback" not in log, name
+            # Every log line of every process (parent, workers, a library's warning) is one
+            # JSON object (stdout has the development banner, which is not a log).
+            for line in log.splitlines():
+                assert isinstance(json.loads(line), dict), (name, line)
     finally:
         smtp.stop()
 

@@ -91,14 +91,17 @@ def running(
     port: int | None = None,
     ready_path: str | None = None,
     timeout: float = 30.0,
+    stderr_path: Path | None = None,
 ) -> Iterator[Running]:
-    """`authsvc ARGS` with stdout+stderr in `log_path`; waits for `ready_path` if given; stops it."""
+    """`authsvc ARGS` with stdout+stderr in `log_path` (stderr apart in `stderr_path` if given);
+    waits for `ready_path` if given; stops it."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed below, after the process
+    errors: IO[bytes] | None = open(stderr_path, "wb") if stderr_path else None  # noqa: SIM115
     process = subprocess.Popen(
         [authsvc_bin(), *args],
         stdout=log,
-        stderr=subprocess.STDOUT,
+        stderr=errors or subprocess.STDOUT,
         env=service_env(settings),
         cwd=REPO,
     )
@@ -110,6 +113,8 @@ def running(
     finally:
         stop(process)
         log.close()
+        if errors:
+            errors.close()
 
 
 def run_demo(data_dir: Path, base_url: str, settings: Mapping[str, str] | None = None) -> str:

@@ -146,6 +146,9 @@ class User(Base):
         UniqueConstraint("customer_id", "email_normalized", name="uq_users_customer_email"),
         # E-mail is the sign-in identifier, so an address belongs to one user of one customer.
         UniqueConstraint("email_normalized", name="uq_users_email_normalized"),
+        # The list's filter and order (authsvc.services.read_users): a page is read in index
+        # order and from the index alone, not by sorting all of the customer's users.
+        Index("ix_users_customer_created", "customer_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -179,7 +179,14 @@ def serve(name: str, bin_dir: Path, url: str, data_dir: Path, log_dir: Path) -> 
         name, command, port=port, ready=ready, log_dir=log_dir, env=env, cwd=BENCH_ROOT,
         timeout=120,
     ) as server:  # fmt: skip
-        yield server
+        try:
+            yield server
+        except RuntimeError:
+            tail = server.log.read_text(errors="replace")[-3000:]
+            print(
+                f"{name} (exit {server.process.poll()}), its log's tail:\n{tail}", file=sys.stderr
+            )
+            raise
 
 
 def list_target(server: Server, info: dict[str, Any], users: int) -> Target:

@@ -9,7 +9,10 @@ password), its length is counted in user-perceived characters (extended grapheme
 typed as `e` + a combining accent is one), a symbol is a Unicode punctuation or symbol character
 (general categories P and S), and characters nobody can see or retype reliably are refused:
 control, format, private-use and surrogate characters (Cc, Cf, Co, Cs). Without that, six zero-width
-spaces or combining accents made a 2-letter password pass as 8 characters with a symbol.
+spaces or combining accents made a 2-letter password pass as 8 characters with a symbol. The two
+joiners of category Cf are the exception (ZWJ U+200D, ZWNJ U+200C): emoji sequences (a family, a
+flag with a sign) and Persian or Indic text need them, input methods type them, and they always
+attach to the character before them (UAX #29, GB9), so they never add to the length.
 
 Hashes use argon2-cffi with OWASP's Password Storage Cheat Sheet parameters for Argon2id
 (m = 19 MiB, t = 2, p = 1), over the NFKC form. A hash stored before normalisation was over the
@@ -55,7 +58,8 @@ PUBLISHED_RULES = (RULE_LENGTH, RULE_LOWER, RULE_UPPER, RULE_SYMBOL)
 _GRAPHEME = regex.compile(r"\X")
 _SYMBOL = regex.compile(r"[\p{P}\p{S}]")
 # Lone surrogates (Cs) reach us from JSON escapes such as "\ud800"; they cannot even be encoded.
-_REFUSED = regex.compile(r"[\p{Cc}\p{Cf}\p{Co}\p{Cs}]")
+# The joiners (U+200C, U+200D) are typed text, not hidden formatting (the module docstring).
+_REFUSED = regex.compile(r"(?![\u200c\u200d])[\p{Cc}\p{Cf}\p{Co}\p{Cs}]")
 
 
 def normalize_password(password: str) -> str:

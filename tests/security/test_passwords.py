@@ -133,7 +133,10 @@ def test_password_problems__invisible_characters_are_refused(password: str) -> N
     [
         ("Aa" + "\u0301" * 6, [RULE_LENGTH, RULE_SYMBOL]),
         ("Abcdefg" + "\u200b", [RULE_SYMBOL, RULE_CHARACTERS]),
-        ("Corr3ct-Horse\u200dBattery", [RULE_CHARACTERS]),  # format (Cf): zero-width joiner
+        ("Corr3ct-Horse\u2060Battery", [RULE_CHARACTERS]),  # format (Cf): word joiner
+        ("Corr3ct-Horse-\U0001f468\u200d\U0001f469\u200d\U0001f467", []),  # ZWJ: a family
+        ("Corr3ct-\u0645\u06cc\u200c\u0631\u0648\u0645", []),  # ZWNJ in Persian
+        ("Aa!" + "\u200d" * 6, [RULE_LENGTH]),  # joiners attach: 3 characters, not 9
         ("Corr3ct-Horse\tBattery", [RULE_CHARACTERS]),  # control (Cc)
         ("Corr3ct-Horse\ue000Battery", [RULE_CHARACTERS]),  # private use (Co)
         ("Corr3ct-Horse\ud800Battery", [RULE_CHARACTERS]),  # lone surrogate (Cs)
@@ -150,6 +153,9 @@ def test_password_problems__invisible_characters_are_refused(password: str) -> N
         "combining-is-one-character",
         "zero-width-refused",
         "format",
+        "zwj-emoji-sequence",
+        "zwnj-persian",
+        "joiners-add-no-length",
         "control",
         "private-use",
         "surrogate",
@@ -169,6 +175,7 @@ def test_password_problems__unicode_table(password: str, problems: list[str]) ->
 
 FORMS = ("NFC", "NFD", "NFKC", "NFKD")
 REFUSED_CATEGORIES = {"Cc", "Cf", "Co", "Cs"}
+ALLOWED_JOINERS = {"\u200c", "\u200d"}
 # Characters the running Python knows (Cn: unassigned), so that the oracle below, which reads
 # `unicodedata`, and the rules, which read the `regex` package's newer tables, agree.
 ASSIGNED = st.characters(exclude_categories=("Cn",))
@@ -189,13 +196,15 @@ def test_password_problems__the_same_in_every_normalization_form(password: str) 
 @example("Corr3ct-Horse-Battery")  # none present: not refused for its characters
 @example("Corr3ct\x7f-Horse")  # Cc
 @example("Corr3ct\u2060-Horse")  # Cf (word joiner)
+@example("Corr3ct\u200d-Horse")  # Cf, but a joiner: allowed
 @example("Corr3ct\U000f0000-Horse")  # Co (plane 15 private use)
 @example("Corr3ct\udfff-Horse")  # Cs
 def test_password_problems__refuses_characters_exactly_when_one_is_invisible(
     password: str,
 ) -> None:
     present = any(
-        unicodedata.category(c) in REFUSED_CATEGORIES for c in normalize_password(password)
+        unicodedata.category(c) in REFUSED_CATEGORIES and c not in ALLOWED_JOINERS
+        for c in normalize_password(password)
     )
     assert (RULE_CHARACTERS in password_problems(password)) == present
 

@@ -16,9 +16,9 @@ from tests.support.mock_servers import free_port, wait_until_up
 
 def test_stateful_server__remembers_per_session_and_stops_on_sigterm() -> None:
     port = free_port()
+    command = [sys.executable, "-m", "authsvc.mock", str(default_contract_path())]
     process = subprocess.Popen(
-        [sys.executable, "-m", "authsvc.mock", str(default_contract_path()), "--stateful"]
-        + ["--port", str(port)],
+        [*command, "--stateful", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

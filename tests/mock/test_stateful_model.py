@@ -1,6 +1,6 @@
 """Stateful mode against a model: any sequence of create, get, list, patch, delete and reset
 leaves the mock agreeing with a dict, on the Auth Service contract and on two third-party CRUD
-contracts (petstore-expanded, train-travel; sources in docs/mock.md), with every answer valid."""
+contracts (petstore-expanded, room-bookings; sources in docs/mock.md), with every answer valid."""
 
 from __future__ import annotations
 
@@ -78,15 +78,15 @@ PETSTORE = Target(
     listed=lambda body: body,
     unknown_id="999999",
 )
-TRAIN = Target(
-    spec=lambda: load_contract(CONTRACTS / "train-travel.yaml"),
+ROOMS = Target(
+    spec=lambda: load_contract(CONTRACTS / "room-bookings.yaml"),
     collection="/bookings",
     body=st.fixed_dictionaries(
         {
-            "trip_id": st.uuids(version=4).map(str),
-            "passenger_name": NAMES,
-            "has_bicycle": st.booleans(),
-            "has_dog": st.booleans(),
+            "room_id": st.uuids(version=4).map(str),
+            "organiser": NAMES,
+            "attendees": st.integers(min_value=1, max_value=40),
+            "needs_projector": st.booleans(),
         }
     ),
     created_id=lambda body: body["id"],
@@ -189,7 +189,7 @@ def machine_for(target: Target) -> type[RuleBasedStateMachine]:
     return Model
 
 
-@pytest.mark.parametrize("target", [AUTH, PETSTORE, TRAIN], ids=["auth", "petstore", "train"])
+@pytest.mark.parametrize("target", [AUTH, PETSTORE, ROOMS], ids=["auth", "petstore", "rooms"])
 def test_stateful_model__agrees_with_a_dict(target: Target) -> None:
     machine = machine_for(target)
     machine.TestCase.settings = settings(

@@ -48,7 +48,7 @@ from bench.load import Target, run_load
 from bench.machine import loadavg
 from bench.procs import Server, free_port, spawned
 from bench.service import BENCH_ROOT, postgres_cluster
-from bench.workers import API, OUT_OF_REACH, SAMPLE_PATHS, seed_users
+from bench.workers import API, OUT_OF_REACH, SAMPLE_PATHS, drive, seed_users
 
 RESULTS = Path(__file__).resolve().parent / "results"
 THIS = "service"
@@ -198,18 +198,6 @@ def list_target(server: Server, info: dict[str, Any], users: int) -> Target:
         headers=(("Authorization", f"Bearer {info['admin_token']}"),),
         paths=tuple(f"{root}/users?page={1 + i % pages}" for i in range(SAMPLE_PATHS)),
     )
-
-
-def drive(server: Server, target: Target, *, connections: int, seconds: float) -> dict[str, Any]:
-    run_load(target, connections=connections, seconds=min(3.0, seconds), tool="wrk")  # warm-up
-    cpu = server.cpu_seconds()
-    result = run_load(target, connections=connections, seconds=seconds, tool="wrk")
-    cpu = server.cpu_seconds() - cpu
-    return {
-        **result.as_dict(),
-        "ok": result.ok,
-        "cpu_ms_per_request": cpu * 1000 / result.requests if result.requests else None,
-    }
 
 
 def py_spy_profile(

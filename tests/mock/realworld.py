@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -421,3 +422,23 @@ def operation_of(contract: Contract, case_id: str) -> Operation | None:
         (op for op in contract.operations() if op.method == method.lower() and op.path == path),
         None,
     )
+
+
+def no_final_answer(contract: Contract) -> Callable[[Case], bool]:
+    """Cases whose answer is a 1xx status: neither server sends a final response after it.
+
+    An informational status cannot end an exchange (RFC 9110 15.2), so both servers leave the
+    client waiting until they drop the connection (5 to 6 s each, 12 cases of one document, over
+    two minutes of the suite). The replay waits a short time for these: it still sees that
+    neither side answers.
+    """
+
+    def informational(case: Case) -> bool:
+        prefer = case[4].get("Prefer", "")
+        if re.search(r"code=1\d\d", prefer):
+            return True
+        op = operation_of(contract, case[0])
+        statuses = [str(s) for s in (op.spec.get("responses") or {})] if op is not None else []
+        return bool(statuses) and all(s.startswith("1") for s in statuses) and "code=" not in prefer
+
+    return informational

@@ -20,6 +20,7 @@ from tests.mock.realworld import (
     Document,
     ajv_cannot_compile,
     generate,
+    no_final_answer,
     operation_of,
     require_documents,
 )
@@ -100,7 +101,7 @@ def _report(document: Document, files: dict[str, Path], prism: list[str]) -> Rep
         return str(exc)
     cases = list(generate(document.name, contract, document))
     with running_prism(prism, files[document.name]) as p, running_mock(MockApp(contract)) as m:
-        return replay(cases, p, m, explainer(contract))
+        return replay(cases, p, m, explainer(contract), no_final_answer(contract))
 
 
 @pytest.fixture(scope="module")

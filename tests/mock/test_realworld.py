@@ -27,6 +27,9 @@ from tests.mock.realworld import (
 from tests.mock.replay import Case, Explainer, Observed, Report, replay
 from tests.support.mock_servers import require_prism, running_mock, running_prism
 
+# The heaviest module of the suite (19 documents, a Prism process each): `-m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 
 def explainer(contract: Contract) -> Explainer:
     """Which deliberate difference (docs/mock.md) a differing answer is an instance of, if any."""

@@ -138,6 +138,25 @@ def test_stateful__accept_action_activates_the_first_invited_user(auth: Contract
     assert client("GET", f"{users()}/{user_id}").json()["data"]["status"] == "ACTIVE"
 
 
+def test_stateful__accept_with_a_users_id_as_token_activates_that_user(auth: Contract) -> None:
+    client = Client(auth, start={})
+    made = {}
+    for name in ("alpha", "bravo", "charlie"):
+        body = {**NEW_USER, "first_name": name, "email": f"{name}@example.com"}
+        made[name] = client("POST", users(), body).json()["data"]["user_id"]
+    password = {"password": "Corr3ct-Horse-Battery"}
+
+    assert client("POST", f"/invite/{made['bravo']}/accept", password).status == 200
+
+    def status(name: str) -> str:
+        return str(client("GET", f"{users()}/{made[name]}").json()["data"]["status"])
+
+    assert [status(n) for n in made] == ["INVITED", "ACTIVE", "INVITED"]
+    # bravo is no longer INVITED: its id now names no match, so the first INVITED user is taken.
+    assert client("POST", f"/invite/{made['bravo']}/accept", password).status == 200
+    assert [status(n) for n in made] == ["ACTIVE", "ACTIVE", "INVITED"]
+
+
 def test_stateful__unmapped_action_answers_as_today(auth: Contract) -> None:
     client = Client(auth, start={})
     stateless = MockEngine(auth).handle(

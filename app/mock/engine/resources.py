@@ -33,7 +33,8 @@ class Action:
     set: Mapping[str, Any]
     when: Mapping[str, Any]
     # Whether the item's id is in the operation's path (`.../{userID}/resend-invite`); otherwise
-    # the action applies to the first stored item that matches `when` (`/invite/{token}/accept`).
+    # the action applies to the matching item whose id a path value equals, else to the first
+    # stored item that matches `when` (`/invite/{token}/accept`).
     by_path: bool
 
 

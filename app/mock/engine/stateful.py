@@ -171,10 +171,13 @@ class StatefulMode:
                 return self._not_found(op, resource, item_id, dynamic, None)
             target = (scope, item_id, item) if _matches(item, action.when) else None
         else:
-            target = next(
-                ((s, i, v) for s, i, v in state.everywhere(resource) if _matches(v, action.when)),
-                None,
-            )
+            # A path value that names a matching item picks it (a frontend may accept the invite
+            # "of" a user it created by sending that user's id as the token); else the first.
+            named = set(params.values())
+            matching = [
+                (s, i, v) for s, i, v in state.everywhere(resource) if _matches(v, action.when)
+            ]
+            target = next((m for m in matching if m[1] in named), matching[0] if matching else None)
             if target is None:
                 return None  # nothing the action applies to: the contract's answer, as today
         if target is not None:

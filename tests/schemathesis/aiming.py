@@ -14,7 +14,8 @@ run into 401s); such a PATCH is aimed at the demo's spare active user instead.
 Sessions: a share of positive sign-ins carries the demo admin's development password (-> 200); a
 share of refreshes carries a refresh token of a fresh sign-in (-> 200); every logout that would
 carry the run's token carries a fresh sign-in's `id_token` instead (ending the run's own session
-would turn the rest of the run into 401s). Fresh sign-ins come from the caller's `sign_in`
+would turn the rest of the run into 401s), and a share of positive ones a bearer that does not
+verify with that sign-in's refresh token in the body (the expired-id_token logout, -> 200). Fresh sign-ins come from the caller's `sign_in`
 callable (HTTP for the CLI run, the ASGI app in-process); without one, logout gets a forged token.
 Forgot: a share goes to the spare active user, or to users this run created and onboarded, never
 to a token holder (a reset ends every session of its user); reset: a share carries the newest
@@ -306,9 +307,19 @@ def _aim_refresh(case: schemathesis.Case, sign_in: SignIn | None) -> None:
 
 
 def _aim_logout(case: schemathesis.Case, sign_in: SignIn | None) -> str:
-    """A fresh session's bearer for any logout that would end the run's own session."""
+    """A fresh session's bearer for any logout that would end the run's own session.
+
+    A share of positive ones (outside a linked chain) is the client whose id_token has expired:
+    a bearer that does not verify, and the fresh session's refresh token in the body, which alone
+    ends that session (200; docs/contract.md, customer-logout.md).
+    """
     data = sign_in() if sign_in is not None else None
-    return str(data["id_token"]) if data is not None else FORGED_TOKEN
+    if data is None:
+        return FORGED_TOKEN
+    if not _stateful(case) and _positive_body(case) and _bucket(case, 3) == 0:
+        case.body = {**dict(case.body), "refresh_token": data["refresh_token"]}
+        return FORGED_TOKEN
+    return str(data["id_token"])
 
 
 def _aim_forgot(case: schemathesis.Case) -> None:

@@ -29,12 +29,15 @@ from authsvc.db.models import Subrole, User
 from authsvc.demo import DEMO
 from authsvc.security.passwords import hash_password
 from authsvc.services.container import Services
-from tests.schemathesis.aiming import SignIn, aim_live, prepare_demo
+from tests.schemathesis.aiming import FORGED_TOKEN, SignIn, aim_live, prepare_demo
 from tests.schemathesis.run_live import CONFIG
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "ada.admin@example.com", "Dev-In-Process-Passw0rd!"
 REACHED: Counter[int] = Counter()
 BY_OPERATION: defaultdict[str, Counter[int]] = defaultdict(Counter)
+# Logouts whose bearer does not verify, by status: the refresh token alone must have ended a
+# session (200) at least once.
+UNVERIFIED_LOGOUTS: Counter[int] = Counter()
 config = SchemathesisConfig.from_path(CONFIG)
 config.projects.default.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 
@@ -88,6 +91,8 @@ def test_contract__every_answer_is_documented(
     BY_OPERATION[f"{case.operation.method.upper()} {case.operation.path}"][
         response.status_code
     ] += 1
+    if case.operation.path == "/customer/logout" and token == FORGED_TOKEN:
+        UNVERIFIED_LOGOUTS[response.status_code] += 1
 
 
 # What each operation must have answered at least once (over both backends).
@@ -117,3 +122,5 @@ def _statuses_reached() -> Any:
             if operation in BY_OPERATION:  # -k may select some operations only
                 lacking = statuses - set(BY_OPERATION[operation])
                 assert not lacking, f"{operation} never answered {sorted(lacking)}"
+        if "POST /customer/logout" in BY_OPERATION:
+            assert UNVERIFIED_LOGOUTS[200], f"no refresh-token-only logout: {UNVERIFIED_LOGOUTS}"

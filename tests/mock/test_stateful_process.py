@@ -12,6 +12,7 @@ import httpx
 from authsvc.contract import default_contract_path
 from tests.mock.test_stateful import BEARER, NEW_USER, users
 from tests.support.mock_servers import free_port, wait_until_up
+from tests.support.processes import stop
 
 
 def test_stateful_server__remembers_per_session_and_stops_on_sigterm() -> None:
@@ -39,16 +40,14 @@ def test_stateful_server__remembers_per_session_and_stops_on_sigterm() -> None:
             other = client.get(users(), headers={"x-mock-session": "tab-2"}).json()["data"]
             assert other["records"] == []  # another session never sees tab-1's user
 
-            assert client.delete("/__mock/state", headers={"x-mock-session": "tab-1"}).status_code
+            reset = client.delete("/__mock/state", headers={"x-mock-session": "tab-1"})
+            assert reset.status_code == 204
             emptied = client.get(f"{users()}/{user_id}", headers={"x-mock-session": "tab-1"})
             assert emptied.status_code == 404
-        process.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises the signal it caught (as Node's Prism
-        # ends): either way the mock is gone, promptly.
-        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+        # ends): either way the mock is gone, promptly (`stop` would have killed it: -9).
+        assert stop(process, timeout=15) in (0, -signal.SIGTERM)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process)
         assert process.stderr is not None
         process.stderr.close()
